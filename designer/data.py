@@ -6,11 +6,10 @@ Nothing here downloads from a website: MOSES comes from the ``molsets`` wheel on
 
 from __future__ import annotations
 
+import ast
 import gzip
 import hashlib
 import importlib.util
-
-import json
 import os
 import subprocess
 import sys
@@ -143,8 +142,8 @@ def qm9(limit: int | None = None) -> list[QM9Molecule]:
                 molecules.append(QM9Molecule(
                     index=int(row["Index"]),
                     smiles=row["SMILES"],
-                    elements=json.loads(row["Elements"].replace("'", '"')),
-                    xyz=np.asarray(json.loads(row["XYZ_Ang"]), dtype=float),
+                    elements=ast.literal_eval(row["Elements"]),
+                    xyz=np.asarray(ast.literal_eval(row["XYZ_Ang"].replace("*^", "e")), dtype=float),  # "1." and "*^" exponents
                     properties={key: float(row[key]) for key in QM9_PROPERTIES},
                 ))
                 if limit is not None and len(molecules) >= limit:
@@ -180,4 +179,4 @@ def dataset(name: str) -> DataSet:
     return DATASETS[name]
 
 
-__all__ = ["DATASETS", "QM9Molecule", "cache_dir", "dataset", "moses_test_stats", "moses_smiles", "qm9"]
+__all__ = ["DATASETS", "QM9Molecule", "cache_dir", "dataset", "moses_smiles", "moses_test_stats", "qm9"]
