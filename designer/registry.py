@@ -1,0 +1,184 @@
+"""One registry mapping names to oracles, filter rules and generative models.
+
+Oracles and rules register themselves when their module is imported (the modules listed below are
+imported on first look-up, so start-up stays light); plugin packages add more through the entry
+point groups ``designer.oracles``, ``designer.filters`` and ``designer.models``, whose targets are
+modules that register on import (oracles, filters) or :class:`ModelEntry` objects (models).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from designer.errors import DesignerError, UnknownNameError
+
+if TYPE_CHECKING:
+    from designer.candidates import Kind
+    from designer.filters import Rule
+    from designer.generators import Generator
+    from designer.oracles.base import Oracle
+
+ORACLE_MODULES = ("designer.oracles.chem", "designer.oracles.alerts", "designer.oracles.qm",
+                  "designer.oracles.sequence")
+FILTER_MODULES = ("designer.filters",)
+
+
+@dataclass(frozen=True)
+class OracleSpec:
+    """A registered oracle: ``factory(arg)`` builds it; ``arg`` describes the ``NAME=ARG`` argument."""
+
+    name: str
+    kind: Kind
+    description: str
+    factory: Callable[[str | None], Oracle]
+    arg: str = ""
+    arg_required: bool = False
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    """A registered filter rule: ``factory(arg)`` builds it."""
+
+    name: str
+    description: str
+    factory: Callable[[str | None], Rule]
+    arg: str = ""
+    arg_required: bool = False
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A generative model: ``loader`` ("module:function") returns a :class:`Generator`.
+
+    ``card`` is the JSON file beside the checkpoint (relative to the ``designer`` package's parent
+    mapping, i.e. ``designer.models.<family>``) read by ``designer models`` without loading torch.
+    """
+
+    name: str
+    kind: Kind
+    description: str
+    loader: str
+    card: str = ""
+
+    def load(self) -> Generator:
+        module, _, function = self.loader.partition(":")
+        return getattr(importlib.import_module(module), function)()
+
+    def card_facts(self) -> dict[str, Any]:
+        if not self.card:
+            return {}
+        module, _, filename = self.card.partition(":")
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.submodule_search_locations:
+            return {}
+        path = Path(next(iter(spec.submodule_search_locations))) / filename
+        return json.loads(path.read_text()) if path.exists() else {}
+
+
+_ORACLES: dict[str, OracleSpec] = {}
+_FILTERS: dict[str, FilterSpec] = {}
+_MODELS: dict[str, ModelEntry] = {
+    entry.name: entry for entry in (
+        ModelEntry("graph-dit", "molecule",
+                   "Graph DiT: multi-conditional graph diffusion (QED, SA, logP, MW, PAINS-free) on MOSES",
+                   "designer.models.graph_dit.sample:load_default",
+                   "designer.models.graph_dit:checkpoints/graph_dit_moses.json"),
+    )
+}
+_loaded: set[str] = set()
+
+
+def register_oracle(name: str, kind: Kind, description: str, *, arg: str = "",
+                    arg_required: bool = False) -> Callable[[Callable[[str | None], Oracle]],
+                                                            Callable[[str | None], Oracle]]:
+    """Decorator: register ``factory(arg) -> Oracle`` under ``name``."""
+    def decorate(factory: Callable[[str | None], Oracle]) -> Callable[[str | None], Oracle]:
+        _ORACLES[name] = OracleSpec(name, kind, description, factory, arg, arg_required)
+        return factory
+    return decorate
+
+
+def register_filter(name: str, description: str, *, arg: str = "", arg_required: bool = False
+                    ) -> Callable[[Callable[[str | None], Rule]], Callable[[str | None], Rule]]:
+    """Decorator: register ``factory(arg) -> Rule`` under ``name``."""
+    def decorate(factory: Callable[[str | None], Rule]) -> Callable[[str | None], Rule]:
+        _FILTERS[name] = FilterSpec(name, description, factory, arg, arg_required)
+        return factory
+    return decorate
+
+
+def _load(group: str, modules: tuple[str, ...]) -> None:
+    if group in _loaded:
+        return
+    _loaded.add(group)
+    for module in modules:
+        importlib.import_module(module)
+    for entry in entry_points(group=group):
+        loaded = entry.load()
+        if group == "designer.models" and isinstance(loaded, ModelEntry):
+            _MODELS[loaded.name] = loaded
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """``"name=arg"`` → ``("name", "arg")``; ``"name"`` → ``("name", None)``."""
+    name, sep, arg = spec.partition("=")
+    return name.strip(), (arg.strip() if sep else None)
+
+
+def oracle_specs() -> dict[str, OracleSpec]:
+    """Every registered oracle by name."""
+    _load("designer.oracles", ORACLE_MODULES)
+    return dict(_ORACLES)
+
+
+def filter_specs() -> dict[str, FilterSpec]:
+    """Every registered filter rule by name."""
+    _load("designer.filters", FILTER_MODULES)
+    return dict(_FILTERS)
+
+
+def model_entries() -> dict[str, ModelEntry]:
+    """Every registered generative model by name."""
+    _load("designer.models", ())
+    return dict(_MODELS)
+
+
+def _check_arg(what: str, name: str, arg: str | None, needs: str, required: bool) -> None:
+    if arg is not None and not needs:
+        raise DesignerError(f"{what} {name!r} takes no argument (got {name}={arg})")
+    if arg is None and required:
+        raise DesignerError(f"{what} {name!r} needs an argument: {name}=<{needs}>")
+
+
+def make_oracle(spec: str) -> Oracle:
+    """Build the oracle named by ``"name"`` or ``"name=arg"`` (e.g. ``similarity=c1ccccc1``)."""
+    name, arg = split_spec(spec)
+    specs = oracle_specs()
+    if name not in specs:
+        raise UnknownNameError("oracle", name, specs)
+    entry = specs[name]
+    _check_arg("oracle", name, arg, entry.arg, entry.arg_required)
+    oracle = entry.factory(arg)
+    oracle.name = spec.strip() if arg is not None else name
+    return oracle
+
+
+def make_filter(spec: str) -> Rule:
+    """Build the rule named by ``"name"``, ``"name=arg"`` or a comparison such as ``"qed>=0.6"``."""
+    from designer.filters import parse_rule
+
+    return parse_rule(spec)
+
+
+def model_entry(name: str) -> ModelEntry:
+    """The registered model ``name``, with a close-match suggestion for a typo."""
+    entries = model_entries()
+    if name not in entries:
+        raise UnknownNameError("model", name, entries)
+    return entries[name]
