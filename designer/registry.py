@@ -9,6 +9,7 @@ modules that register on import (oracles, filters) or :class:`ModelEntry` object
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import dataclass

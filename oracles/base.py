@@ -37,6 +37,7 @@ class Oracle(ABC):
     high: float = np.inf
     unit: str = ""
     description: str = ""
+    uses_processes: bool = False  # runs its own worker processes: do not score it inside a pool
 
     @abstractmethod
     def score(self, candidates: Candidates) -> OracleResult:

@@ -17,11 +17,11 @@ from multiprocessing.pool import Pool
 from pathlib import Path
 
 import numpy as np
+from designer.oracles.base import Oracle, OracleResult
 from rdkit import Chem
 from rdkit.Chem import AllChem
 
 from designer.candidates import Candidates
-from designer.oracles.base import Oracle, OracleResult
 from designer.registry import register_oracle
 
 HARTREE_TO_EV = 27.211386245988
@@ -188,6 +188,7 @@ class XTBOracle(Oracle):
     """One GFN2-xTB property; the five properties share each calculation through the cache."""
 
     kind = "molecule"
+    uses_processes = True
 
     def __init__(self, prop: str, runner: XTBRunner) -> None:
         self.name = f"xtb_{prop}"

