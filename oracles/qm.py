@@ -128,9 +128,12 @@ class XTBRunner:
         self._pool: Pool | None = None
         self._cache: ResultCache | None = None
         if self.use_cache:
+            import os
+
             from designer.data import cache_dir
 
-            self._cache = ResultCache(cache_dir() / "xtb-cache.sqlite")
+            path = os.environ.get("DESIGNER_XTB_CACHE") or cache_dir() / "xtb-cache.sqlite"
+            self._cache = ResultCache(Path(path))
 
     def _get_pool(self) -> Pool:
         if self._pool is None:
