@@ -55,8 +55,10 @@ def _show_table(table, top: int, title: str) -> None:  # type: ignore[no-untyped
 
     view = Table(title=title, show_lines=False)
     names = list(table.columns)
-    for header in ["id", table.item_label, *names]:
-        view.add_column(header, overflow="fold", max_width=60 if header == table.item_label else None)
+    view.add_column("id", no_wrap=True)
+    view.add_column(table.item_label, overflow="ellipsis", no_wrap=True, max_width=48)
+    for header in names:
+        view.add_column(header, justify="right")
     for i in range(min(top, len(table))):
         cells = [table.ids[i], table.items[i]]
         for name in names:
