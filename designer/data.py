@@ -143,7 +143,8 @@ def qm9(limit: int | None = None) -> list[QM9Molecule]:
                     index=int(row["Index"]),
                     smiles=row["SMILES"],
                     elements=ast.literal_eval(row["Elements"]),
-                    xyz=np.asarray(ast.literal_eval(row["XYZ_Ang"].replace("*^", "e")), dtype=float),  # "1." and "*^" exponents
+                    # literal_eval, not JSON: the file writes "1." and Mathematica-style "*^" exponents
+                    xyz=np.asarray(ast.literal_eval(row["XYZ_Ang"].replace("*^", "e")), dtype=float),
                     properties={key: float(row[key]) for key in QM9_PROPERTIES},
                 ))
                 if limit is not None and len(molecules) >= limit:

@@ -25,14 +25,14 @@ def test_moses_unknown_split() -> None:
 
 def test_qm9_records_have_geometry_and_properties() -> None:
     molecules = qm9(limit=3)
-    methane, ammonia, water = molecules
+    methane, _ammonia, water = molecules
     assert methane.smiles == "C" and methane.elements == ["C", "H", "H", "H", "H"]
     assert methane.xyz.shape == (5, 3)
     assert water.properties["HOMO_LUMO_gap_au"] == pytest.approx(0.3399, abs=0.1)
 
 
 def test_parallel_scoring_equals_serial() -> None:
-    smiles = moses_smiles("test")[:300] + ["not a smiles"]
+    smiles = [*moses_smiles("test")[:300], "not a smiles"]
     serial = designer.score(smiles, ["qed", "sa", "pains"], workers=1)
     parallel = designer.score(smiles, ["qed", "sa", "pains"], workers=2)
     parallel_chunks = score_table(designer.as_candidates(smiles), ["qed", "sa", "pains"], workers=2,

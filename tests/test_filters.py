@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 import designer
+from designer.candidates import Candidates
 from designer.errors import DesignerError
 from designer.filters import apply_rules, parse_rule
-from designer.candidates import Candidates
 
 from .conftest import MOLECULES
 

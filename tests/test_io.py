@@ -111,7 +111,7 @@ def test_missing_file_and_unknown_extension(tmp_path: Path) -> None:
     with pytest.raises(DesignerError, match="no such file"):
         read(tmp_path / "nope.smi")
     (tmp_path / "x.xyz").write_text("1\n")
-    with pytest.raises(DesignerError, match="unknown file extension '.xyz'"):
+    with pytest.raises(DesignerError, match=r"unknown file extension '\.xyz'"):
         read(tmp_path / "x.xyz")
 
 

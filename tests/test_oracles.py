@@ -125,7 +125,7 @@ def test_xtb_uses_the_cache_and_reports_invalid_molecules(tmp_path: Path) -> Non
 
     runner = XTBRunner(seed=0)
     mols = Candidates.from_smiles(["CCO", "C1CC"]).mols
-    first, reasons = runner.run(mols)
+    first, _ = runner.run(mols)
     assert first[1] is None and first[0] is not None
     again, _ = runner.run(mols[:1])
     assert again[0] == first[0]
@@ -148,7 +148,6 @@ def test_gc_content() -> None:
 
 def test_pwm_consensus_reaches_the_matrix_maximum_on_either_strand() -> None:
     from Bio.Seq import Seq
-
     from designer.oracles.sequence import jaspar_pssm
 
     pssm = jaspar_pssm("CTCF")

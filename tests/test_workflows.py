@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
+from designer.workflows import pipeline
 
 import designer
 from designer import registry
 from designer.config import load_config
 from designer.errors import DesignerError
 from designer.generators import Condition
-from designer.workflows import pipeline
 
 POOL = ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "Cn1c(=O)c2c(ncn2C)n(C)c1=O", "CCN", "C1CC", "CCCCCC"]
 
@@ -23,12 +24,12 @@ class PoolGenerator:
     """Test double for the generator protocol: draws from a fixed pool with a seeded RNG."""
 
     name, kind = "pool", "molecule"
-    conditions = {"qed": Condition("qed", "numeric", 0.0, 1.0, default=0.8, default_note="test default"),
+    conditions: ClassVar = {"qed": Condition("qed", "numeric", 0.0, 1.0, default=0.8, default_note="test default"),
                   "pains_free": Condition("pains_free", "categorical", choices=("yes", "no"), default="yes")}
-    card = {"trained_on": "a fixed pool", "metrics": {"validity": 0.86}}
+    card: ClassVar = {"trained_on": "a fixed pool", "metrics": {"validity": 0.86}}
     calls = 0
 
-    def sample(self, n, targets, *, guidance=1.0, seed=0, batch_size=256, progress=False):  # noqa: ANN001
+    def sample(self, n, targets, *, guidance=1.0, seed=0, batch_size=256, progress=False):
         PoolGenerator.calls += 1
         rng = random.Random(seed)
         return [rng.choice(POOL) for _ in range(n)]
@@ -93,7 +94,7 @@ def test_resume_after_an_interruption_redoes_only_missing_chunks(tmp_path: Path,
     calls = []
     original = pipeline.score
 
-    def interrupted(table, *args, **kwargs):  # noqa: ANN001, ANN202
+    def interrupted(table, *args, **kwargs):
         calls.append(len(table))
         if len(calls) == 2:
             raise KeyboardInterrupt  # killed while scoring the second chunk
@@ -166,5 +167,5 @@ def test_generate_api_validates_targets(pool_model: str) -> None:
         designer.generate({"logp": 2}, model="pool")
     with pytest.raises(DesignerError, match="not one of yes, no"):
         designer.generate({"pains_free": "maybe"}, model="pool")
-    with pytest.raises(DesignerError, match="unknown model 'graph-ditt'; did you mean 'graph-dit'"):
+    with pytest.raises(DesignerError, match=r"unknown model 'graph-ditt'; did you mean 'graph-dit'\?"):
         designer.generate({"qed": 0.5}, model="graph-ditt")
