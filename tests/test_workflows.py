@@ -163,7 +163,7 @@ def test_generate_api_validates_targets(pool_model: str) -> None:
         designer.generate({"qed": 0.5}, model="pool", n=20, seed=1).items
     with pytest.raises(DesignerError, match=r"outside the range the model was trained on \(qed in \[0, 1\]\)"):
         designer.generate({"qed": 1.5}, model="pool")
-    with pytest.raises(DesignerError, match="unknown target 'logp'.*conditioned on: qed in"):
+    with pytest.raises(DesignerError, match=r"unknown target 'logp'.*conditioned on: qed in"):
         designer.generate({"logp": 2}, model="pool")
     with pytest.raises(DesignerError, match="not one of yes, no"):
         designer.generate({"pains_free": "maybe"}, model="pool")
