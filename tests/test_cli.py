@@ -96,3 +96,21 @@ def test_every_command_has_help_with_examples() -> None:
         result = subprocess.run([sys.executable, "-m", "designer.cli", command, "--help"], capture_output=True,
                                 text=True, env={"COLUMNS": "200", "PATH": ""})
         assert result.returncode == 0 and "Example" in result.stdout, command
+
+
+def test_generate_through_the_cli(tmp_path: Path, monkeypatch, capsys) -> None:
+    from designer import registry
+    from designer.workflows import pipeline
+
+    entry = registry.ModelEntry("pool", "molecule", "test pool", "tests.test_workflows:PoolGenerator")
+    monkeypatch.setitem(registry._MODELS, "pool", entry)
+    monkeypatch.setattr(pipeline, "_generators", {})
+    out = tmp_path / "gen.sdf"
+    code, stdout, _ = designer_cli(monkeypatch, capsys, "generate", "--model", "pool", "--target", "qed=0.6",
+                                   "-n", "30", "--seed", "2", "-o", str(out), "--oracle", "sa")
+    assert code == 0 and stdout.startswith("30 sampled: valid ") and "mean |target - achieved| qed" in stdout
+    table = read(out)
+    assert {"target_qed", "qed", "sa"} <= set(table.columns) and table.valid.all()
+    assert len(set(table.items)) == len(table)  # the default rules: valid, unique
+    code, _, err = designer_cli(monkeypatch, capsys, "generate", "--model", "pool", "--target", "logp=2")
+    assert code == 2 and "unknown target 'logp'" in err and "qed in [0, 1]" in err
