@@ -50,9 +50,10 @@ def oracle_throughput(n: int) -> dict:
 
 def xtb_speed(n: int) -> dict:
     """Median ms per molecule: xTB single point on QM9 geometries, and end to end from SMILES."""
-    from designer.oracles.qm import HARTREE_TO_EV, conformer, xtb_single_point
     from rdkit import Chem
     from rdkit.Geometry import Point3D
+
+    from designer.oracles.qm import HARTREE_TO_EV, conformer, xtb_single_point
 
     molecules = qm9(limit=n)
     single, full, gaps, reference = [], [], [], []

@@ -6,10 +6,10 @@ An unknown key is an error naming the key (with a close match), so a typo never 
 from __future__ import annotations
 
 import difflib
+import tomllib
 from pathlib import Path
 from typing import Literal
 
-import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from designer.errors import DesignerError

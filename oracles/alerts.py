@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from functools import cache
 
-from designer.oracles.base import ItemOracle, Oracle
 from rdkit import Chem
 from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
 
+from designer.oracles.base import ItemOracle, Oracle
 from designer.registry import register_oracle
 
 CATALOGS = {

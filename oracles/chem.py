@@ -8,11 +8,11 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from designer.oracles.base import Direction, ItemOracle, Oracle
 from rdkit import Chem, DataStructs
 from rdkit.Chem import QED, Crippen, Descriptors, Lipinski, rdFingerprintGenerator, rdMolDescriptors
 
 from designer.errors import DesignerError
+from designer.oracles.base import Direction, ItemOracle, Oracle
 from designer.registry import register_oracle
 
 

@@ -17,11 +17,11 @@ from multiprocessing.pool import Pool
 from pathlib import Path
 
 import numpy as np
-from designer.oracles.base import Oracle, OracleResult
 from rdkit import Chem
 from rdkit.Chem import AllChem
 
 from designer.candidates import Candidates
+from designer.oracles.base import Oracle, OracleResult
 from designer.registry import register_oracle
 
 HARTREE_TO_EV = 27.211386245988

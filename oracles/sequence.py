@@ -6,10 +6,10 @@ from collections.abc import Callable
 from functools import cache
 
 import numpy as np
-from designer.oracles.base import ItemOracle, Oracle, OracleResult
 
 from designer.candidates import Candidates
 from designer.errors import DesignerError
+from designer.oracles.base import ItemOracle, Oracle, OracleResult
 from designer.registry import register_oracle
 
 JASPAR_RELEASE = "JASPAR2026"

@@ -99,9 +99,8 @@ def test_every_command_has_help_with_examples() -> None:
 
 
 def test_generate_through_the_cli(tmp_path: Path, monkeypatch, capsys) -> None:
-    from designer.workflows import pipeline
-
     from designer import registry
+    from designer.workflows import pipeline
 
     entry = registry.ModelEntry("pool", "molecule", "test pool", "tests.test_workflows:PoolGenerator")
     monkeypatch.setitem(registry._MODELS, "pool", entry)

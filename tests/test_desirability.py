@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from designer.oracles.desirability import Component, Objective, reverse_sigmoid, sigmoid, step, window
 from pydantic import ValidationError
 
 import designer
+from designer.oracles.desirability import Component, Objective, reverse_sigmoid, sigmoid, step, window
 
 
 def test_sigmoid_runs_from_low_to_high() -> None:

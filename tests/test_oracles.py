@@ -148,6 +148,7 @@ def test_gc_content() -> None:
 
 def test_pwm_consensus_reaches_the_matrix_maximum_on_either_strand() -> None:
     from Bio.Seq import Seq
+
     from designer.oracles.sequence import jaspar_pssm
 
     pssm = jaspar_pssm("CTCF")

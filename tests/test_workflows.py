@@ -9,13 +9,13 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from designer.workflows import pipeline
 
 import designer
 from designer import registry
 from designer.config import load_config
 from designer.errors import DesignerError
 from designer.generators import Condition
+from designer.workflows import pipeline
 
 POOL = ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "Cn1c(=O)c2c(ncn2C)n(C)c1=O", "CCN", "C1CC", "CCCCCC"]
 
