@@ -1,0 +1,270 @@
+"""Sampling a trained Graph DiT: classifier-free guidance, posterior steps, graph → SMILES.
+
+``load_default()`` returns the shipped MOSES checkpoint as a :class:`designer.generators.Generator`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rdkit import Chem, RDLogger
+
+from designer.errors import DesignerError
+from designer.generators import Condition
+from designer.models.graph_dit.data import BOND_TYPES, CATEGORICAL_CONDITIONS, NUMERIC_CONDITIONS
+from designer.models.graph_dit.model import GraphDiT, GraphDiTConfig
+from designer.models.graph_dit.noise import GraphNoise
+
+RDLogger.DisableLog("rdApp.*")
+
+CHECKPOINT_FORMAT = "designer.graph_dit/1"
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "graph_dit_moses.pt"
+DESCRIPTIONS = {
+    "qed": "quantitative estimate of drug-likeness (RDKit QED), 0–1",
+    "sa": "synthetic accessibility (Ertl & Schuffenhauer), 1 easy – 10 hard",
+    "logp": "Crippen logP",
+    "mw": "molecular weight, g/mol",
+    "pains_free": "no PAINS substructure alert (RDKit FilterCatalog)",
+}
+# Usual valences for the reference's decoding rule: an N, O or S one bond over it becomes a cation.
+VALENCE = {"N": 3, "O": 2, "S": 2}
+
+
+def save_checkpoint(path: str | Path, model: GraphDiT, noise: GraphNoise, meta: Mapping[str, Any]) -> None:
+    """One small file: weights, sizes, the noise marginals and condition ranges/normalisation."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    payload = {"format": CHECKPOINT_FORMAT, "config": model.config.to_dict(), "state_dict": state,
+               "noise": noise.state(), "meta": dict(meta)}
+    tmp = path.with_suffix(path.suffix + ".part")
+    torch.save(payload, tmp)
+    tmp.replace(path)  # never leave a half-written checkpoint behind
+
+
+def decode(atom_types: np.ndarray, bonds: np.ndarray, atoms: tuple[str, ...]) -> str | None:
+    """Graph → canonical SMILES of its largest connected fragment, or ``None``.
+
+    Valency-aware like the reference's decoder: bonds are added one by one and an N, O or S atom left
+    exactly one bond over its usual valence gets a +1 charge. Nothing else is changed — no bonds are
+    removed or lowered ("repair") — so a graph that breaks valence rules does not count as valid.
+    """
+    mol = Chem.RWMol()
+    for a in atom_types:
+        mol.AddAtom(Chem.Atom(atoms[int(a)]))
+    valence = np.zeros(len(atom_types))
+    n = len(atom_types)
+    for i in range(n):
+        for j in range(i + 1, n):
+            kind = int(bonds[i, j])
+            if kind == 0:
+                continue
+            mol.AddBond(i, j, BOND_TYPES[kind])
+            order = 1.5 if kind == 4 else float(kind)
+            for k in (i, j):
+                valence[k] += order
+                symbol = atoms[int(atom_types[k])]
+                if symbol in ("N", "O", "S") and round(valence[k]) == VALENCE[symbol] + 1 \
+                        and mol.GetAtomWithIdx(k).GetFormalCharge() == 0:
+                    mol.GetAtomWithIdx(k).SetFormalCharge(1)
+    try:
+        Chem.SanitizeMol(mol)
+        fragments = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=True)
+        largest = max(fragments, key=lambda m: m.GetNumAtoms())
+        smiles = Chem.MolToSmiles(largest)
+    except Exception:  # RDKit raises several types for impossible valences and aromaticity
+        return None
+    if not smiles or Chem.MolFromSmiles(smiles) is None:
+        return None
+    return smiles
+
+
+class GraphDiTGenerator:
+    """A trained Graph DiT conditioned on QED, SA, logP, MW (numeric) and PAINS-free (categorical)."""
+
+    kind = "molecule"
+
+    def __init__(self, model: GraphDiT, noise: GraphNoise, meta: Mapping[str, Any], name: str = "graph-dit") -> None:
+        self.model = model.eval()
+        self.noise = noise
+        self.meta = dict(meta)
+        self.name = name
+        self.atoms: tuple[str, ...] = tuple(self.meta["atoms"])
+        self.numeric_names: list[str] = list(self.meta.get("numeric_names", NUMERIC_CONDITIONS))
+        self.categorical_names: list[str] = list(self.meta.get("categorical_names", CATEGORICAL_CONDITIONS))
+        self.conditions: dict[str, Condition] = {}
+        for name_ in self.numeric_names:
+            c = self.meta["conditions"][name_]
+            self.conditions[name_] = Condition(name_, "numeric", low=float(c["low"]), high=float(c["high"]),
+                                               default=float(c["default"]), default_note=c["default_note"],
+                                               description=DESCRIPTIONS.get(name_, ""))
+        for name_ in self.categorical_names:
+            c = self.meta["conditions"][name_]
+            self.conditions[name_] = Condition(name_, "categorical", choices=tuple(c["trained_choices"]),
+                                               default=c["default"], default_note=c["default_note"],
+                                               description=DESCRIPTIONS.get(name_, ""))
+        self.card: dict[str, Any] = {"trained_on": self.meta.get("trained_on", ""),
+                                     "metrics": dict(self.meta.get("metrics", {})),
+                                     "command": self.meta.get("command", ""),
+                                     "guidance_default": 2.0}
+
+    # -- conditioning -----------------------------------------------------------------------------
+    def encode_targets(self, targets: Mapping[str, Any], b: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Normalised numeric values (B, K_num), categorical indices (B, K_cat) and the drop mask
+        (B, K): every condition not in ``targets`` is dropped."""
+        unknown = set(targets) - set(self.conditions)
+        if unknown:
+            raise DesignerError(f"unknown target(s) {', '.join(sorted(unknown))}; this model is conditioned on: "
+                                + "; ".join(c.describe() for c in self.conditions.values()))
+        numeric = torch.zeros(b, len(self.numeric_names))
+        categorical = torch.zeros(b, len(self.categorical_names), dtype=torch.long)
+        drop = torch.ones(b, len(self.numeric_names) + len(self.categorical_names), dtype=torch.bool)
+        for k, name in enumerate(self.numeric_names):
+            if name in targets:
+                c = self.meta["conditions"][name]
+                value = torch.as_tensor(np.asarray(targets[name], dtype=np.float32))
+                numeric[:, k] = (value - c["mean"]) / c["std"]
+                drop[:, k] = False
+        for k, name in enumerate(self.categorical_names):
+            if name in targets:
+                choices = list(self.meta["conditions"][name]["choices"])
+                categorical[:, k] = choices.index(str(targets[name]))
+                drop[:, len(self.numeric_names) + k] = False
+        return numeric, categorical, drop
+
+    # -- sampling ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample_graphs(self, n: int, targets: Mapping[str, float | str], *, guidance: float = 2.0, seed: int = 0,
+                      batch_size: int = 256, steps: int | None = None, progress: bool = False,
+                      model: GraphDiT | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``n`` graphs (atom types, bond matrix), batch by batch from one seeded generator.
+
+        A numeric target may also be a sequence of ``n`` values, one per sample (benchmarks draw
+        targets from a test set's property distribution this way)."""
+        model = (model or self.model).eval()
+        generator = torch.Generator().manual_seed(int(seed))
+        sizes = torch.as_tensor(self.meta["n_atoms_dist"], dtype=torch.float32)
+        graphs: list[tuple[np.ndarray, np.ndarray]] = []
+        schedule = self._schedule(steps)
+        done = 0
+        while done < n:
+            b = min(batch_size, n - done)
+            n_atoms = torch.multinomial(sizes, b, replacement=True, generator=generator)
+            node_mask = torch.arange(self.noise.n)[None, :] < n_atoms[:, None]
+            numeric, categorical, drop = self.encode_targets(_slice_targets(targets, done, b), b)
+            X, E = self.noise.prior(node_mask, generator)
+            for t, s in schedule:
+                px, pe = self.reverse_probs(model, X, E, node_mask, t, s, numeric, categorical, drop, guidance)
+                X, E = self.noise.sample(px, pe, node_mask, generator)
+            xi, ei = X.argmax(-1), E.argmax(-1)
+            for i in range(b):
+                k = int(n_atoms[i])
+                graphs.append((xi[i, :k].numpy(), ei[i, :k, :k].numpy()))
+            done += b
+            if progress:
+                print(f"graph-dit: {done}/{n} sampled", flush=True)
+        return graphs
+
+    def _schedule(self, steps: int | None) -> list[tuple[int, int]]:
+        """(t, s) pairs from T down to 0; ``steps`` < T skips evenly (Q_{t|s} spans the gap)."""
+        T = self.noise.T
+        steps = T if steps is None else max(1, min(int(steps), T))
+        grid = np.unique(np.round(np.linspace(0, T, steps + 1)).astype(int))[::-1]
+        return [(int(grid[i]), int(grid[i + 1])) for i in range(len(grid) - 1)]
+
+    def reverse_probs(self, model: GraphDiT, X: torch.Tensor, E: torch.Tensor, node_mask: torch.Tensor, t: int, s: int,
+                      numeric: torch.Tensor, categorical: torch.Tensor, drop: torch.Tensor, guidance: float
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """p(G_s | G_t) with classifier-free guidance in log-probability space:
+        log p̃ = log p_uncond + s·(log p_cond − log p_uncond), renormalised per atom and per bond
+        (the reference applies it to the posterior probabilities, p_u·(p_c/p_u)^s). Scale 0 gives
+        the unconditional model, 1 the conditional one; with no targets only one pass is made."""
+        b = X.shape[0]
+        t_in = torch.full((b,), t / self.noise.T)
+
+        def posterior(drop_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            atom_logits, bond_logits = model(X, E, node_mask, t_in, numeric, categorical, drop_mask)
+            return self.noise.posterior(X, E, atom_logits.softmax(-1), bond_logits.softmax(-1), node_mask, t, s)
+
+        all_dropped = torch.ones_like(drop)
+        conditional = not bool(drop.all())
+        if not conditional or guidance == 0:
+            return posterior(all_dropped)
+        px_c, pe_c = posterior(drop)
+        if guidance == 1:
+            return px_c, pe_c
+        px_u, pe_u = posterior(all_dropped)
+        return _guide(px_c, px_u, guidance), _guide(pe_c, pe_u, guidance)
+
+    def sample(self, n: int, targets: Mapping[str, float | str] | None = None, *, guidance: float = 2.0,
+               seed: int = 0, batch_size: int = 256, progress: bool = False,
+               steps: int | None = None) -> list[str | None]:
+        """``n`` SMILES (``None`` where the sampled graph is not a valid molecule, no repair)."""
+        graphs = self.sample_graphs(n, dict(targets or {}), guidance=guidance, seed=seed, batch_size=batch_size,
+                                    steps=steps, progress=progress)
+        return [decode(x, e, self.atoms) for x, e in graphs]
+
+
+def _slice_targets(targets: Mapping[str, Any], start: int, b: int) -> dict[str, Any]:
+    """Targets for samples ``start:start + b``: per-sample sequences are sliced, scalars kept."""
+    out: dict[str, Any] = {}
+    for name, value in targets.items():
+        if isinstance(value, (list, tuple, np.ndarray, torch.Tensor)):
+            out[name] = np.asarray(value)[start:start + b]
+        else:
+            out[name] = value
+    return out
+
+
+def _guide(p_cond: torch.Tensor, p_uncond: torch.Tensor, scale: float) -> torch.Tensor:
+    log_c, log_u = p_cond.clamp_min(1e-30).log(), p_uncond.clamp_min(1e-30).log()
+    return torch.softmax(log_u + scale * (log_c - log_u), dim=-1)
+
+
+def _read(path: Path) -> dict:
+    if not path.exists():
+        raise DesignerError(f"Graph DiT checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for truncated or foreign files
+        raise DesignerError(f"cannot read Graph DiT checkpoint {path}: {type(error).__name__}") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise DesignerError(f"{path} is not a Graph DiT checkpoint (expected format {CHECKPOINT_FORMAT})")
+    return payload
+
+
+def load(path: str | Path, name: str = "graph-dit") -> GraphDiTGenerator:
+    """A generator from a checkpoint written by :func:`save_checkpoint`; a bad file raises DesignerError."""
+    path = Path(path)
+    payload = _read(path)
+    try:
+        config = GraphDiTConfig(**payload["config"])
+        model = GraphDiT(config)
+        model.load_state_dict(payload["state_dict"])
+        noise = GraphNoise.from_state(payload["noise"])
+        meta = payload["meta"]
+    except (KeyError, TypeError, RuntimeError, ValueError) as error:
+        raise DesignerError(f"Graph DiT checkpoint {path} is incomplete or does not match the model: "
+                            f"{str(error).splitlines()[0][:200]}") from None
+    card = path.with_suffix(".json")
+    if card.exists():  # measured metrics live beside the weights and may be updated without retraining
+        try:
+            meta = {**meta, **{k: v for k, v in json.loads(card.read_text()).items() if k in ("metrics", "trained_on")}}
+        except (OSError, ValueError):
+            raise DesignerError(f"cannot read the model card {card}") from None
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    return GraphDiTGenerator(model, noise, meta, name=name)
+
+
+def load_default() -> GraphDiTGenerator:
+    """The shipped MOSES checkpoint (``models/graph_dit/checkpoints/graph_dit_moses.pt``)."""
+    return load(DEFAULT_CHECKPOINT)
+
+
+LOADERS: dict[str, Callable[[], GraphDiTGenerator]] = {"graph-dit": load_default}
