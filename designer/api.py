@@ -99,4 +99,20 @@ def run(config: str | Path | Mapping[str, Any], directory: str | Path | None = N
     return run_workflow(parsed, directory, resume=resume, progress=progress, base_dir=base)
 
 
-__all__ = ["as_candidates", "filter", "generate", "read", "run", "score", "write"]
+def campaign(config: str | Path | Mapping[str, Any], directory: str | Path | None = None, *,
+             address: str | None = None, resume: bool = False, progress: bool = False) -> RunResult:
+    """Run a campaign config on Ray: a local instance by default, or the cluster at ``address``
+    (``"auto"`` or ``"ray://host:port"``). Returns the same results as :func:`run`."""
+    from designer.config import CampaignConfig, load_config, parse_config
+    from designer.workflows.campaign import campaign as run_campaign
+
+    if isinstance(config, Mapping):
+        parsed, base = parse_config(dict(config), schema=CampaignConfig), Path(".")
+    else:
+        parsed, base = load_config(config, CampaignConfig), Path(config).parent
+    assert isinstance(parsed, CampaignConfig)
+    directory = Path(directory) if directory is not None else Path("runs") / parsed.name
+    return run_campaign(parsed, directory, address=address, resume=resume, progress=progress, base_dir=base)
+
+
+__all__ = ["as_candidates", "campaign", "filter", "generate", "read", "run", "score", "write"]

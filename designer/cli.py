@@ -209,6 +209,34 @@ def run(
 
 
 @app.command()
+def campaign(
+    config: Annotated[Path, typer.Argument(help="Campaign config (TOML with a [campaign] table); see configs/.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory (default: runs/<name>).")] = None,
+    address: Annotated[str | None, typer.Option(help="Join an existing Ray cluster: 'auto' (a head started "
+                                                     "with `ray start --head` on this machine) or "
+                                                     "ray://host:port. Default: a local Ray instance sized "
+                                                     "to this machine.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a stopped campaign: only shards without "
+                                                          "a result are run again.")] = False,
+) -> None:
+    """Run a workflow as many shards on Ray: sampling actors keep the model loaded, expensive oracles
+    run as their own tasks, results stream into the run directory, and --resume redoes only
+    unfinished shards. Writes summary.json and report.html.
+
+    Examples:
+      designer campaign configs/campaign_molecules.toml --out runs/qed-campaign
+      designer campaign configs/campaign_molecules.toml --out runs/qed-campaign --resume
+      designer campaign configs/campaign_sequences.toml --address auto
+    """
+    from designer import api
+    from designer.workflows.campaign import campaign_summary_line
+
+    result = api.campaign(config, out, address=address, resume=resume, progress=True)
+    _show_table(result.candidates, 10, f"{result.summary['name']}: top of {len(result.candidates)}")
+    typer.echo(campaign_summary_line(result))
+
+
+@app.command()
 def oracles() -> None:
     """List the registered oracles: name, candidate kind, direction and description."""
     from rich.table import Table

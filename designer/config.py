@@ -77,6 +77,33 @@ class RunConfig(Strict):
         return self
 
 
+class Variant(Strict):
+    """One arm of a campaign: its own targets and/or guidance (missing ones come from [generate])."""
+
+    name: str
+    targets: dict[str, float | str | None] | None = None
+    guidance: float | None = Field(None, ge=0)
+
+
+class CampaignStep(Strict):
+    """How a campaign fans out over Ray: shards, variants, workers, retries, time-outs."""
+
+    shard_size: int = Field(500, gt=0)
+    variants: list[Variant] = Field(default_factory=list)
+    guidance_grid: list[float] = Field(default_factory=list)
+    workers: int | None = Field(None, gt=0, description="sampling actors; default: the cluster's CPUs")
+    num_gpus_per_worker: float = Field(0.0, ge=0)
+    max_retries: int = Field(2, ge=0)
+    shard_timeout_s: float = Field(1800.0, gt=0)
+    tolerance: dict[str, float] = Field(default_factory=lambda: {"qed": 0.1, "sa": 0.5, "logp": 0.5, "mw": 25.0})
+
+
+class CampaignConfig(RunConfig):
+    """A workflow run as many shards on a Ray cluster (local by default)."""
+
+    campaign: CampaignStep = Field(default_factory=CampaignStep)
+
+
 def _known_keys(model: type[BaseModel], location: tuple) -> list[str]:
     """Field names at ``location`` in the schema, for suggestions."""
     current: type[BaseModel] | None = model
@@ -104,20 +131,22 @@ def describe_validation_error(error: ValidationError, source: str, model: type[B
     return f"{source}: {key}: {message}{more}"
 
 
-def parse_config(data: dict, source: str = "config") -> RunConfig:
-    """Validate a config mapping; errors name the key."""
+def parse_config(data: dict, source: str = "config", schema: type[RunConfig] = RunConfig) -> RunConfig:
+    """Validate a config mapping against ``schema``; errors name the key."""
     version = data.get("version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         raise DesignerError(f"{source}: schema version {version!r} is not supported (this designer reads "
                             f"version {SCHEMA_VERSION})")
+    if schema is RunConfig and "campaign" in data:
+        raise DesignerError(f"{source}: a [campaign] table belongs to `designer campaign`, not `designer run`")
     try:
-        return RunConfig.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as error:
-        raise DesignerError(describe_validation_error(error, source, RunConfig)) from None
+        raise DesignerError(describe_validation_error(error, source, schema)) from None
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a TOML workflow config."""
+def load_config(path: str | Path, schema: type[RunConfig] = RunConfig) -> RunConfig:
+    """Read and validate a TOML workflow (or campaign) config."""
     path = Path(path)
     if not path.exists():
         raise DesignerError(f"{path}: no such config file")
@@ -125,7 +154,7 @@ def load_config(path: str | Path) -> RunConfig:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise DesignerError(f"{path}: not valid TOML ({error})") from None
-    return parse_config(data, str(path))
+    return parse_config(data, str(path), schema)
 
 
 def dump_config(config: RunConfig) -> str:

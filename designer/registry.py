@@ -178,7 +178,10 @@ def make_filter(spec: str) -> Rule:
 
 
 def model_entry(name: str) -> ModelEntry:
-    """The registered model ``name``, with a close-match suggestion for a typo."""
+    """The registered model ``name`` (with a close-match suggestion for a typo), or, for a
+    ``"package.module:function"`` name, that loader itself (handy for plugins and notebooks)."""
+    if ":" in name:
+        return ModelEntry(name, "molecule", f"loaded by {name}", name)
     entries = model_entries()
     if name not in entries:
         raise UnknownNameError("model", name, entries)

@@ -57,6 +57,8 @@ def test_run_and_resume(tmp_path: Path, smiles_file: Path, monkeypatch, capsys) 
     (["score", "{bad_sdf}", "-o", "x.csv", "--oracle", "qed"], "not a readable SDF file"),
     (["run", "{bad_config}"], "unknown key 'score.oracle'; did you mean 'oracles'"),
     (["data", "fetch", "mosess-train"], "unknown data set 'mosess-train'; did you mean 'moses-train'"),
+    (["campaign", "{campaign}", "--address", "ray://127.0.0.1:1"], "could not connect to the Ray cluster"),
+    (["campaign", "{bad_config}"], "unknown key 'score.oracle'; did you mean 'oracles'"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path: Path, smiles_file: Path, monkeypatch, capsys,
                                                 args: list[str], message: str) -> None:
@@ -64,7 +66,10 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path: Path, smiles_file: Path
     bad_sdf.write_text("garbage\n$$$$\n")
     bad_config = tmp_path / "bad.toml"
     bad_config.write_text('[input]\npath = "mols.smi"\n[score]\noracle = ["qed"]\n')
-    paths = {"missing": tmp_path / "missing.smi", "smi": smiles_file, "bad_sdf": bad_sdf, "bad_config": bad_config}
+    campaign = tmp_path / "campaign.toml"
+    campaign.write_text('[input]\npath = "mols.smi"\n[score]\noracles = ["qed"]\n[campaign]\nshard_size = 2\n')
+    paths = {"missing": tmp_path / "missing.smi", "smi": smiles_file, "bad_sdf": bad_sdf, "bad_config": bad_config,
+             "campaign": campaign}
     monkeypatch.chdir(tmp_path)
     code, _, err = designer_cli(monkeypatch, capsys, *[a.format(**paths) for a in args])
     assert code == 2
@@ -102,7 +107,7 @@ def test_generate_through_the_cli(tmp_path: Path, monkeypatch, capsys) -> None:
     from designer import registry
     from designer.workflows import pipeline
 
-    entry = registry.ModelEntry("pool", "molecule", "test pool", "tests.test_workflows:PoolGenerator")
+    entry = registry.ModelEntry("pool", "molecule", "test pool", "tests.generators:PoolGenerator")
     monkeypatch.setitem(registry._MODELS, "pool", entry)
     monkeypatch.setattr(pipeline, "_generators", {})
     out = tmp_path / "gen.sdf"

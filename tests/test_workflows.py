@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -14,30 +12,12 @@ import designer
 from designer import registry
 from designer.config import load_config
 from designer.errors import DesignerError
-from designer.generators import Condition
 from designer.workflows import pipeline
-
-POOL = ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "Cn1c(=O)c2c(ncn2C)n(C)c1=O", "CCN", "C1CC", "CCCCCC"]
-
-
-class PoolGenerator:
-    """Test double for the generator protocol: draws from a fixed pool with a seeded RNG."""
-
-    name, kind = "pool", "molecule"
-    conditions: ClassVar = {"qed": Condition("qed", "numeric", 0.0, 1.0, default=0.8, default_note="test default"),
-                  "pains_free": Condition("pains_free", "categorical", choices=("yes", "no"), default="yes")}
-    card: ClassVar = {"trained_on": "a fixed pool", "metrics": {"validity": 0.86}}
-    calls = 0
-
-    def sample(self, n, targets, *, guidance=1.0, seed=0, batch_size=256, progress=False):
-        PoolGenerator.calls += 1
-        rng = random.Random(seed)
-        return [rng.choice(POOL) for _ in range(n)]
 
 
 @pytest.fixture
 def pool_model(monkeypatch: pytest.MonkeyPatch) -> str:
-    entry = registry.ModelEntry("pool", "molecule", "test pool", "tests.test_workflows:PoolGenerator")
+    entry = registry.ModelEntry("pool", "molecule", "test pool", "tests.generators:PoolGenerator")
     monkeypatch.setitem(registry._MODELS, "pool", entry)
     monkeypatch.setattr(pipeline, "_generators", {})
     return "pool"

@@ -48,15 +48,13 @@ def generate(model: str = "graph-dit", targets: Mapping[str, float | str | None]
     ``target_<name>`` columns with the requested values.
     """
     from designer.generators import resolve_targets
-    from designer.registry import model_entry
 
-    entry = model_entry(model)
     generator = load_generator(model)
     resolved = resolve_targets(generator.conditions, dict(targets or {}))
     samples = generator.sample(n, resolved, guidance=guidance, seed=seed, batch_size=batch_size,
                                progress=progress)
     prefix = id_prefix or model
-    table = candidates_from_samples(entry.kind, samples, ids=[f"{prefix}-{id_offset + i + 1}" for i in range(n)],
+    table = candidates_from_samples(generator.kind, samples, ids=[f"{prefix}-{id_offset + i + 1}" for i in range(n)],
                                     alphabet=getattr(generator, "alphabet", None))
     for name, value in resolved.items():
         table.columns[f"target_{name}"] = np.full(n, value, dtype=float if isinstance(value, float) else object)
@@ -148,24 +146,65 @@ def _chunk_source(config: RunConfig, base_dir: Path) -> tuple[int, Callable[[int
     return count, sample
 
 
+def process_chunk(chunk: Candidates, config: RunConfig, *, skip_oracles: frozenset[str] = frozenset()
+                  ) -> tuple[Candidates, dict[str, Any]]:
+    """Filter and score one chunk; returns the survivors and the chunk's counts.
+
+    Oracles named in ``skip_oracles`` are left for a later stage (a campaign scores expensive
+    oracles in their own remote tasks); the objective is then combined by :func:`finish_scores`.
+    """
+    produced = len(chunk)
+    invalid = Counter(_reason_kind(r) for r, ok in zip(chunk.reasons, chunk.valid, strict=True) if not ok)
+    kept, report = apply_rules(chunk, config.filter.rules)
+    oracles = [name for name in config.score.oracles if name not in skip_oracles]
+    score(kept, oracles, workers=config.score.workers,
+          objective=None if skip_oracles else config.score.objective)
+    return kept, {"produced": produced, "dropped": report.dropped, "invalid": dict(invalid)}
+
+
+def finish_scores(kept: Candidates, config: RunConfig, oracles: list[str]) -> Candidates:
+    """Second scoring stage: the deferred oracles, then the objective."""
+    return score(kept, oracles, workers=config.score.workers, objective=config.score.objective)
+
+
+def validate(config: RunConfig) -> None:
+    """Check every name in a config (model, targets, rules, oracles) before any work starts."""
+    from designer.filters import parse_rule
+    from designer.registry import model_entry
+    from designer.scoring import resolve_oracles
+
+    if config.generate is not None:
+        entry = model_entry(config.generate.model)
+        if ":" not in entry.name:  # a registered model: its conditions can be checked without loading it
+            from designer.generators import resolve_targets
+
+            resolve_targets(load_generator(entry.name).conditions, config.generate.targets)
+    for rule in config.filter.rules:
+        parse_rule(rule)
+    resolve_oracles(config.score.oracles)
+
+
 def run(config: RunConfig, directory: str | Path, *, resume: bool = False, progress: bool = False,
         base_dir: str | Path = ".") -> RunResult:
     """Run a workflow into ``directory`` (``resume`` continues an interrupted run of the same config)."""
     started = time.perf_counter()
+    validate(config)
     store = RunStore(directory)
     store.start(dump_config(config), resume=resume)
     count, produce = _chunk_source(config, Path(base_dir))
     done = store.done()
     todo = [i for i in range(count) if i not in done]
     for i in _track(todo, progress, f"{config.name}: {len(done)}/{count} chunks already done"):
-        chunk = produce(i)
-        produced = len(chunk)
-        invalid = Counter(_reason_kind(r) for r, ok in zip(chunk.reasons, chunk.valid, strict=True) if not ok)
-        kept, report = apply_rules(chunk, config.filter.rules)
-        score(kept, config.score.oracles, workers=config.score.workers, objective=config.score.objective)
-        store.write_chunk(i, kept, {"produced": produced, "dropped": report.dropped, "invalid": dict(invalid)})
+        kept, meta = process_chunk(produce(i), config)
+        store.write_chunk(i, kept, meta)
+    return finalize(config, store, started, {"chunks": count, "resumed_chunks": len(done)})
+
+
+def finalize(config: RunConfig, store: RunStore, started: float, extra: Mapping[str, Any]) -> RunResult:
+    """Gather every stored chunk: global uniqueness, ranking, exports and ``summary.json``."""
     table, headers = store.read_chunks()
-    assert table is not None
+    if table is None:
+        raise DesignerError(f"{store.directory}: no finished chunk to export")
     dropped: Counter = Counter()
     invalid_total: Counter = Counter()
     for header in headers:
@@ -179,8 +218,7 @@ def run(config: RunConfig, directory: str | Path, *, resume: bool = False, progr
     exports = [_export(table, store.directory, fmt) for fmt in config.export.formats]
     summary = summarize(table, produced, invalid_total, FilterReport(produced, dict(dropped)),
                         time.perf_counter() - started,
-                        {"name": config.name, "chunks": count, "resumed_chunks": len(done),
-                         "exports": [p.name for p in exports]})
+                        {"name": config.name, **extra, "exports": [p.name for p in exports]})
     store.write_summary(summary)
     return RunResult(table, summary, store.directory, exports)
 

@@ -1,0 +1,123 @@
+"""Ray campaigns: end to end, resume after SIGKILL, a worker dying mid-shard, a failing shard,
+bad configs and addresses. One local Ray instance (loopback only) serves the whole module."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import designer
+from designer.errors import DesignerError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def ray_local(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    marker = tmp_path_factory.mktemp("marker") / "died"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1",
+             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "DESIGNER_TEST_MARKER": str(marker)}})
+    yield marker
+    ray.shutdown()
+
+
+def config(model: str, **campaign: object) -> dict:
+    return {"name": "c", "generate": {"model": f"tests.generators:{model}", "n": 12, "seed": 0,
+                                      "targets": {"qed": 0.6}},
+            "filter": {"rules": ["valid"]}, "score": {"oracles": ["qed"]},
+            "export": {"formats": ["csv"]}, "campaign": {"shard_size": 4, **campaign}}
+
+
+def test_local_campaign_end_to_end(tmp_path: Path, ray_local: Path) -> None:
+    cfg = config("pool", variants=[{"name": "low", "targets": {"qed": 0.4}}, {"name": "high"}],
+                 guidance_grid=[1.0, 2.0])
+    result = designer.campaign(cfg, tmp_path / "run")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["shards"] == 2 * 2 * 3 and summary["produced"] == 48 and not summary["failed_shards"]
+    assert set(result.candidates.columns["variant"]) == {"low@1", "low@2", "high@1", "high@2"}
+    assert summary["kept"] == 48 - summary["invalid"]
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "Per variant" in report and "<svg" in report and "success_rate" in report
+    again = designer.campaign(cfg, tmp_path / "run2")
+    assert again.candidates.items == result.candidates.items  # same seed, same candidates
+
+
+def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path: Path, ray_local: Path) -> None:
+    cfg = config("slow")
+    cfg["generate"]["n"] = 40  # 10 shards of 4, 0.4 s each
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    script = ("import json, designer; designer.campaign(json.load(open('c.json')), 'run', "
+              "address=None)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    chunks = tmp_path / "run" / "chunks"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(chunks.glob("*.jsonl"))) < 3:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # the driver and the Ray instance it started, at once
+    process.wait()
+    finished_before = len(list(chunks.glob("*.jsonl")))
+    assert 3 <= finished_before < 10, "the campaign should have been killed part-way"
+    result = designer.campaign(cfg, tmp_path / "run", resume=True)
+    assert result.summary["resumed_shards"] == finished_before
+    assert result.summary["produced"] == 40
+    ids = result.candidates.ids
+    assert len(ids) == len(set(ids)) == result.summary["kept"]
+    reference = designer.campaign(cfg, tmp_path / "reference")
+    assert sorted(ids) == sorted(reference.candidates.ids)
+
+
+def test_a_worker_killed_mid_shard_is_retried(tmp_path: Path, ray_local: Path) -> None:
+    result = designer.campaign(config("dies_once"), tmp_path / "run")
+    assert ray_local.exists(), "the worker should have died once"
+    assert result.summary["failed_shards"] == [] and result.summary["produced"] == 12
+
+
+def test_a_failing_shard_is_reported_not_fatal(tmp_path: Path, ray_local: Path) -> None:
+    result = designer.campaign(config("fails_on_shard"), tmp_path / "run")
+    failed = result.summary["failed_shards"]
+    assert len(failed) == 1 and failed[0]["shard"] == 1 and "this shard always fails" in failed[0]["error"]
+    assert result.summary["produced"] == 8  # the other two shards
+    assert "this shard always fails" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_input_campaign_scores_in_shards(tmp_path: Path, smiles_file: Path, ray_local: Path) -> None:
+    cfg = {"name": "s", "input": {"path": str(smiles_file)}, "score": {"oracles": ["qed", "sa"]},
+           "campaign": {"shard_size": 2}}
+    result = designer.campaign(cfg, tmp_path / "run")
+    assert result.summary["shards"] == 3 and result.summary["produced"] == 6
+    assert {"qed", "sa"} <= set(result.candidates.columns)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"generate": {"model": "graph-ditt", "n": 4}}, "unknown model 'graph-ditt'"),
+    ({"score": {"oracles": ["qedd"]}}, "unknown oracle 'qedd'"),
+    ({"campaign": {"shard_size": 0}}, "campaign.shard_size"),
+    ({"campaign": {"shards": 3}}, "unknown key 'campaign.shards'"),
+])
+def test_bad_campaign_configs(tmp_path: Path, change: dict, message: str) -> None:
+    cfg = {**config("pool"), **change}
+    with pytest.raises(DesignerError, match=message):
+        designer.campaign(cfg, tmp_path / "run")
+
+
+def test_unreachable_address_fails_fast() -> None:
+    from designer.workflows.campaign import check_address
+
+    started = time.monotonic()
+    with pytest.raises(DesignerError, match=r"could not connect to the Ray cluster at 'ray://127\.0\.0\.1:1'"):
+        check_address("ray://127.0.0.1:1")
+    with pytest.raises(DesignerError, match="bad Ray address"):
+        check_address("localhost:port")
+    assert time.monotonic() - started < 5

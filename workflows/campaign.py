@@ -1,0 +1,325 @@
+"""Batch campaigns on Ray: a workflow fanned out over many shards, locally or on any Ray cluster.
+
+A campaign splits its work into shards (``shard_size`` candidates of one variant: its targets and
+guidance). Long-lived Ray actors hold the model once per worker and run generate -> filter -> cheap
+scoring for one shard at a time; expensive oracles (xTB) run as their own remote tasks. The driver
+writes each finished shard to the run directory as it arrives, so a campaign killed at any moment
+(SIGKILL included) resumes with ``--resume`` and redoes only shards without a file: nothing is lost
+and nothing is counted twice. A worker that dies mid-shard is restarted and the shard retried by
+Ray (``max_retries``); a shard that keeps failing is recorded with its error and the campaign goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from designer.candidates import Candidates
+from designer.config import CampaignConfig, dump_config
+from designer.errors import DesignerError
+from designer.store import RunStore
+from designer.workflows.pipeline import SEED_STRIDE, RunResult, finalize, finish_scores, process_chunk, validate
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One unit of work: ``size`` candidates of one variant, sampled with its own seed."""
+
+    index: int
+    variant: str
+    size: int
+    offset: int
+    seed: int = 0
+    guidance: float = 0.0
+    targets: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_shards(config: CampaignConfig, input_rows: int | None = None) -> list[Shard]:
+    """Every shard of the campaign, in a fixed order (the index is the shard's identity on resume)."""
+    size = config.campaign.shard_size
+    if config.input is not None:
+        assert input_rows is not None
+        return [Shard(i, "input", min(size, input_rows - start), start)
+                for i, start in enumerate(range(0, max(input_rows, 1), size))]
+    step = config.generate
+    assert step is not None
+    arms: list[tuple[str, dict[str, Any], float]] = []
+    variants = config.campaign.variants or [None]
+    for variant in variants:
+        name = variant.name if variant else "default"
+        targets = variant.targets if variant and variant.targets is not None else step.targets
+        guidance = variant.guidance if variant and variant.guidance is not None else step.guidance
+        grid = config.campaign.guidance_grid or [guidance]
+        arms += [(f"{name}@{g:g}" if config.campaign.guidance_grid else name, dict(targets), g) for g in grid]
+    shards = []
+    for name, targets, guidance in arms:
+        for start in range(0, step.n, size):
+            index = len(shards)
+            shards.append(Shard(index, name, min(size, step.n - start), start, step.seed * SEED_STRIDE + index,
+                                guidance, targets))
+    return shards
+
+
+def expensive_oracles(config: CampaignConfig) -> list[str]:
+    """Oracles that run their own processes (xTB): scored in separate remote tasks."""
+    from designer.scoring import resolve_oracles
+
+    return [spec for spec, oracle in zip(config.score.oracles, resolve_oracles(config.score.oracles), strict=True)
+            if oracle.uses_processes]
+
+
+class ShardWorker:
+    """Ray actor body: keeps the generator loaded between shards (one model per worker process)."""
+
+    def __init__(self, config_json: str) -> None:
+        self.config = CampaignConfig.model_validate_json(config_json)
+        self.skip = frozenset(expensive_oracles(self.config))
+
+    def run(self, shard: Shard, rows: Candidates | None) -> tuple[Candidates, dict[str, Any]]:
+        import ray
+
+        from designer.workflows.pipeline import generate
+
+        if rows is None:
+            step = self.config.generate
+            assert step is not None
+            rows = generate(step.model, shard.targets, n=shard.size, seed=shard.seed, guidance=shard.guidance,
+                            batch_size=step.batch_size, id_prefix=shard.variant, id_offset=shard.offset)
+        kept, meta = process_chunk(rows, self.config, skip_oracles=self.skip)
+        kept.columns["variant"] = np.full(len(kept), shard.variant, dtype=object)
+        meta.update(variant=shard.variant, node=ray.get_runtime_context().get_node_id(), pid=os.getpid())
+        return kept, meta
+
+
+def _score_expensive(config_json: str, kept: Candidates, oracles: list[str]) -> Candidates:
+    config = CampaignConfig.model_validate_json(config_json)
+    return finish_scores(kept, config, oracles)
+
+
+def check_address(address: str, timeout: float = 3.0) -> None:
+    """Fail fast, in one line, when a ``host:port`` / ``ray://host:port`` address does not answer
+    (Ray itself would wait for minutes)."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if address == "auto" or not sep:
+        return
+    if not port.isdigit():
+        raise DesignerError(f"bad Ray address {address!r}: expected auto, host:port or ray://host:port")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as error:
+        raise DesignerError(f"could not connect to the Ray cluster at {address!r}: {error.strerror or error}") from None
+
+
+@contextmanager
+def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[Any]:
+    """Ray, connected: an embedded local instance (address None) or an existing cluster.
+
+    A session that is already initialised (a notebook, the tests) is used as it is.
+    """
+    import ray
+
+    if ray.is_initialized():
+        yield ray
+        return
+    runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(),
+                                                                            os.environ.get("PYTHONPATH")]))}}
+    try:
+        if address is None:
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private, loopback-only instance
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                     _node_ip_address="127.0.0.1", runtime_env=runtime_env)
+        else:
+            check_address(address)
+            ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
+    except Exception as error:  # Ray raises ConnectionError, RuntimeError or ValueError here
+        where = "start a local Ray instance" if address is None else f"connect to the Ray cluster at {address!r}"
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DesignerError(f"could not {where}: {message}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@dataclass
+class _Task:
+    shard: Shard
+    started: float
+    worker: Any = None  # the actor of a "sample" task
+    meta: dict[str, Any] | None = None  # set for an "expensive" task: the counts of its sample stage
+
+    @property
+    def stage(self) -> str:
+        return "sample" if self.meta is None else "expensive"
+
+
+def campaign(config: CampaignConfig, directory: str | Path, *, address: str | None = None, resume: bool = False,
+             progress: bool = False, base_dir: str | Path = ".") -> RunResult:
+    """Run a campaign into ``directory`` on Ray (``address`` None: a local instance sized to the machine)."""
+    started = time.perf_counter()
+    validate(config)
+    if config.generate is not None and ":" not in config.generate.model:
+        from designer.generators import resolve_targets
+        from designer.workflows.pipeline import load_generator
+
+        conditions = load_generator(config.generate.model).conditions
+        for variant in config.campaign.variants:
+            resolve_targets(conditions, variant.targets or {})
+    store = RunStore(directory)
+    store.start(dump_config(config), resume=resume)
+    input_table = None
+    if config.input is not None:
+        from designer.io import read
+
+        path = Path(config.input.path)
+        input_table = read(path if path.is_absolute() else Path(base_dir) / path, kind=config.input.kind,
+                           alphabet=config.input.alphabet, column=config.input.column)
+    shards = plan_shards(config, len(input_table) if input_table is not None else None)
+    done = store.done()
+    todo = deque(s for s in shards if s.index not in done)
+    failed_dir = store.directory / "failed"
+    failed_dir.mkdir(exist_ok=True)
+    for shard in todo:  # a shard that failed before gets another chance on resume
+        (failed_dir / f"{shard.index:06d}.json").unlink(missing_ok=True)
+    nodes: Counter = Counter()
+    skip = expensive_oracles(config)
+    if todo:
+        with ray_session(address) as ray:
+            _drive(ray, config, store, todo, len(shards) - len(todo), len(shards), input_table, skip, nodes, progress)
+    failures = [json.loads(p.read_text()) for p in sorted(failed_dir.glob("*.json"))]
+    result = finalize(config, store, started, {
+        "shards": len(shards), "resumed_shards": len(done), "failed_shards": failures,
+        "nodes": dict(nodes), "address": address or "local"})
+    from designer.workflows.report import write_report
+
+    write_report(result, config, store.directory / "report.html")
+    return result
+
+
+def _drive(ray: Any, config: CampaignConfig, store: RunStore, todo: deque[Shard], already: int, total: int,
+           input_table: Candidates | None, skip: list[str], nodes: Counter, progress: bool) -> None:
+    """The driver loop: keep every worker busy, store shards as they finish, retry or record failures."""
+    settings = config.campaign
+    config_json = config.model_dump_json()
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    n_workers = max(1, min(settings.workers or cpus, len(todo)))
+    actor_class = ray.remote(ShardWorker).options(
+        num_cpus=1, num_gpus=settings.num_gpus_per_worker, max_restarts=-1,
+        max_task_retries=settings.max_retries)
+    expensive = ray.remote(_score_expensive).options(num_cpus=1, max_retries=settings.max_retries)
+
+    def new_worker() -> Any:
+        return actor_class.remote(config_json)
+
+    idle = deque(new_worker() for _ in range(n_workers))
+    pending: dict[Any, _Task] = {}
+    counts = {"done": already, "failed": 0, "candidates": 0}
+    bar = _Progress(progress, total, already)
+
+    def fail(shard: Shard, error: str) -> None:
+        record = {"shard": shard.index, "variant": shard.variant, "error": error}
+        (store.directory / "failed" / f"{shard.index:06d}.json").write_text(json.dumps(record) + "\n")
+        counts["failed"] += 1
+
+    while todo or pending:
+        while todo and idle:
+            shard, worker = todo.popleft(), idle.popleft()
+            rows = None if input_table is None else input_table.take(np.arange(shard.offset, shard.offset + shard.size))
+            pending[worker.run.remote(shard, rows)] = _Task(shard, time.monotonic(), worker=worker)
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+        now = time.monotonic()
+        for ref, task in list(pending.items()):
+            if ref not in ready and now - task.started > settings.shard_timeout_s:
+                del pending[ref]
+                fail(task.shard, f"timed out after {settings.shard_timeout_s:g} s")
+                if task.stage == "sample":
+                    ray.kill(task.worker)  # a stuck worker is replaced, not reused
+                    idle.append(new_worker())
+                else:
+                    ray.cancel(ref, force=True)
+        for ref in ready:
+            task = pending.pop(ref)
+            try:
+                result = ray.get(ref)
+            except ray.exceptions.RayActorError as error:  # Ray already retried it max_retries times
+                fail(task.shard, f"worker died {settings.max_retries + 1} times: {_first_line(error)}")
+                idle.append(new_worker())
+                continue
+            except ray.exceptions.RayError as error:  # the shard's own error: retrying would repeat it
+                fail(task.shard, _first_line(error))
+                if task.worker is not None:
+                    idle.append(task.worker)
+                continue
+            if task.stage == "sample":
+                idle.append(task.worker)
+                kept, meta = result
+                if skip:  # expensive oracles run as their own remote task before the shard is stored
+                    pending[expensive.remote(config_json, kept, skip)] = _Task(task.shard, time.monotonic(), meta=meta)
+                    continue
+            else:
+                kept, meta = result, task.meta
+            store.write_chunk(task.shard.index, kept, meta)
+            nodes[meta["node"]] += 1
+            counts["done"] += 1
+            counts["candidates"] += meta["produced"]
+        bar.update(counts)
+    bar.close()
+
+
+def _first_line(error: BaseException) -> str:
+    """The innermost message of a Ray error, on one line."""
+    text = str(getattr(error, "cause", None) or error).strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else type(error).__name__
+
+
+class _Progress:
+    """A rich progress bar: shards done and failed, candidates per second, time remaining."""
+
+    def __init__(self, show: bool, total: int, already: int) -> None:
+        self.progress = None
+        self.started = time.monotonic()
+        if not show:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("shards"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[status]}"), TimeRemainingColumn())
+        self.progress.start()
+        self.task = self.progress.add_task("campaign", total=total, completed=already, status="")
+
+    def update(self, counts: dict[str, int]) -> None:
+        if self.progress is None:
+            return
+        rate = counts["candidates"] / max(time.monotonic() - self.started, 1e-9)
+        self.progress.update(self.task, completed=counts["done"] + counts["failed"],
+                             status=f"failed {counts['failed']}  {rate:.0f} candidates/s")
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def campaign_summary_line(result: RunResult) -> str:
+    """One line for the terminal."""
+    s = result.summary
+    failed = len(s["failed_shards"])
+    return (f"{s['shards']} shards ({s['resumed_shards']} from an earlier run, {failed} failed), {s['produced']} "
+            f"produced, {s['invalid']} invalid, kept {s['kept']} on {len(s['nodes']) or 0} node(s) -> "
+            f"{result.directory}")
+
+
+__all__ = ["Shard", "campaign", "campaign_summary_line", "plan_shards", "ray_session"]
