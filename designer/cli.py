@@ -56,9 +56,9 @@ def _show_table(table, top: int, title: str) -> None:  # type: ignore[no-untyped
     view = Table(title=title, show_lines=False)
     names = list(table.columns)
     view.add_column("id", no_wrap=True)
-    view.add_column(table.item_label, overflow="ellipsis", no_wrap=True, max_width=48)
+    view.add_column(table.item_label, overflow="ellipsis", no_wrap=True, max_width=36)
     for header in names:
-        view.add_column(header, justify="right")
+        view.add_column(header, justify="right", no_wrap=True)
     for i in range(min(top, len(table))):
         cells = [table.ids[i], table.items[i]]
         for name in names:

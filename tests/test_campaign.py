@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def ray_local(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def ray_local(tmp_path_factory: pytest.TempPathFactory):
     import ray
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
