@@ -157,6 +157,8 @@ def generate(
     oracle: Annotated[list[str] | None, typer.Option("--oracle", help="Extra oracles to score with.")] = None,
     rule: Annotated[list[str] | None, typer.Option("--rule", help="Filter rules (default: valid, unique).")]
     = None,
+    length: Annotated[str | None, typer.Option(help="Backbone models: residues per backbone, N or a range "
+                                                    "LOW:HIGH sampled uniformly (seeded).")] = None,
     top: Annotated[int, typer.Option(help="Rows to show in the terminal.")] = 10,
 ) -> None:
     """Sample candidates from a shipped model, conditioned on property targets, then filter, score, export.
@@ -164,6 +166,7 @@ def generate(
     Examples:
       designer generate --target qed -n 100
       designer generate --target qed=0.7 --target sa=2.5 --target logp=3 -n 500 -o out.sdf
+      designer generate --model foldingdiff --length 60:120 -n 10 --seed 0 -o backbones/
     """
     from designer import api
     from designer.filters import apply_rules
@@ -172,16 +175,34 @@ def generate(
     from designer.workflows.pipeline import generation_report, rank
 
     targets = _parse_targets(target or [])
-    raw = sample(model, targets, n=n, seed=seed, guidance=guidance, batch_size=batch_size, progress=True)
+    options = {"lengths": _parse_lengths(length, n, seed)} if length is not None else None
+    raw = sample(model, targets, n=n, seed=seed, guidance=guidance, batch_size=batch_size, progress=True,
+                 options=options)
     kept, _ = apply_rules(raw, list(rule) if rule is not None else ["valid", "unique"])
     oracles = list(dict.fromkeys([*api.default_oracles(kept, targets), *(oracle or [])]))
     score_table(kept, oracles)
     kept = rank(kept, oracles[0] if oracles else None)
     if output is not None:
         api.write(kept, output)
+        if kept.kind == "backbone" and output.suffix.lower() != ".pdb":
+            api.write(kept, output / "checks.csv")  # the per-structure checks beside the PDB files
     _show_table(kept, top, f"{model}: top {min(top, len(kept))} of {len(kept)}")
     report = generation_report(raw, kept, model)
     typer.echo(report + (f" -> {output}" if output else ""))
+
+
+def _parse_lengths(text: str, n: int, seed: int) -> list[int]:
+    """``"80"`` → n × 80; ``"60:120"`` → n lengths drawn uniformly from [60, 120] with ``seed``."""
+    import numpy as np
+
+    low, sep, high = text.partition(":")
+    try:
+        bounds = (int(low), int(high) if sep else int(low))
+    except ValueError:
+        raise DesignerError(f"--length {text!r}: expected N or LOW:HIGH (whole numbers)") from None
+    if bounds[0] <= 0 or bounds[1] < bounds[0]:
+        raise DesignerError(f"--length {text!r}: expected 0 < LOW <= HIGH")
+    return np.random.default_rng(seed).integers(bounds[0], bounds[1] + 1, size=n).tolist()
 
 
 @app.command()

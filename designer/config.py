@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -40,6 +40,7 @@ class GenerateStep(Strict):
     guidance: float = Field(2.0, ge=0)
     targets: dict[str, float | str | None] = Field(default_factory=dict)
     batch_size: int = Field(256, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict, description="model-specific sampling keywords")
 
 
 class FilterStep(Strict):

@@ -59,6 +59,8 @@ def test_run_and_resume(tmp_path: Path, smiles_file: Path, monkeypatch, capsys) 
     (["data", "fetch", "mosess-train"], "unknown data set 'mosess-train'; did you mean 'moses-train'"),
     (["campaign", "{campaign}", "--address", "ray://127.0.0.1:1"], "could not connect to the Ray cluster"),
     (["campaign", "{bad_config}"], "unknown key 'score.oracle'; did you mean 'oracles'"),
+    (["generate", "--model", "tests.generators:pool", "--length", "9:3"], "--length '9:3': expected 0 < LOW <= HIGH"),
+    (["generate", "--model", "tests.generators:pool", "--target", "qed=2"], "outside the range the model was trained"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path: Path, smiles_file: Path, monkeypatch, capsys,
                                                 args: list[str], message: str) -> None:

@@ -93,7 +93,8 @@ class ShardWorker:
             step = self.config.generate
             assert step is not None
             rows = generate(step.model, shard.targets, n=shard.size, seed=shard.seed, guidance=shard.guidance,
-                            batch_size=step.batch_size, id_prefix=shard.variant, id_offset=shard.offset)
+                            batch_size=step.batch_size, id_prefix=shard.variant, id_offset=shard.offset,
+                            options=step.options)
         kept, meta = process_chunk(rows, self.config, skip_oracles=self.skip)
         kept.columns["variant"] = np.full(len(kept), shard.variant, dtype=object)
         meta.update(variant=shard.variant, node=ray.get_runtime_context().get_node_id(), pid=os.getpid())

@@ -41,18 +41,20 @@ def candidates_from_samples(kind: str, samples: list[Any], *, ids: list[str],
 
 def generate(model: str = "graph-dit", targets: Mapping[str, float | str | None] | None = None, *,
              n: int = 100, seed: int = 0, guidance: float = 2.0, batch_size: int = 256,
-             progress: bool = False, id_prefix: str | None = None, id_offset: int = 0) -> Candidates:
+             progress: bool = False, id_prefix: str | None = None, id_offset: int = 0,
+             options: Mapping[str, Any] | None = None) -> Candidates:
     """Sample ``n`` candidates from a registered model, conditioned on ``targets``.
 
     A target given as ``None`` takes the model's default (see ``designer models``). The table gets
-    ``target_<name>`` columns with the requested values.
+    ``target_<name>`` columns with the requested values. ``options`` are model-specific sampling
+    keywords (e.g. ``lengths`` for backbone models).
     """
     from designer.generators import resolve_targets
 
     generator = load_generator(model)
     resolved = resolve_targets(generator.conditions, dict(targets or {}))
     samples = generator.sample(n, resolved, guidance=guidance, seed=seed, batch_size=batch_size,
-                               progress=progress)
+                               progress=progress, **dict(options or {}))
     prefix = id_prefix or model
     table = candidates_from_samples(generator.kind, samples, ids=[f"{prefix}-{id_offset + i + 1}" for i in range(n)],
                                     alphabet=getattr(generator, "alphabet", None))
@@ -142,7 +144,7 @@ def _chunk_source(config: RunConfig, base_dir: Path) -> tuple[int, Callable[[int
     def sample(i: int) -> Candidates:
         n = min(size, step.n - i * size)
         return generate(step.model, step.targets, n=n, seed=step.seed * SEED_STRIDE + i,
-                        guidance=step.guidance, batch_size=step.batch_size, id_offset=i * size)
+                        guidance=step.guidance, batch_size=step.batch_size, id_offset=i * size, options=step.options)
     return count, sample
 
 
