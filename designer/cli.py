@@ -299,7 +299,8 @@ def data_list() -> None:
     from designer.data import DATASETS
 
     for entry in DATASETS.values():
-        typer.echo(f"{entry.name:22s} {entry.description}")
+        state = "ready" if entry.available() else "not fetched"
+        typer.echo(f"{entry.name:22s} {state:12s} {entry.description}")
 
 
 @data_app.command("fetch")

@@ -152,6 +152,13 @@ def qm9(limit: int | None = None) -> list[QM9Molecule]:
     return molecules
 
 
+def _moses_cached(split: str) -> bool:
+    spec = importlib.util.find_spec("moses")
+    installed = spec is not None and spec.submodule_search_locations is not None and (
+        Path(next(iter(spec.submodule_search_locations))).parent / MOSES_FILES[split]).exists()
+    return installed or (cache_dir() / "moses" / Path(MOSES_FILES[split]).name).exists()
+
+
 @dataclass(frozen=True)
 class DataSet:
     """A named data set: ``designer data list`` shows it, ``designer data fetch NAME`` caches it."""
@@ -159,17 +166,19 @@ class DataSet:
     name: str
     description: str
     fetch: Callable[[], int]
+    available: Callable[[], bool]
 
 
 DATASETS: dict[str, DataSet] = {
     "moses-train": DataSet("moses-train", "MOSES training SMILES (molsets wheel, 1,584,663)",
-                           lambda: len(moses_smiles("train"))),
+                           lambda: len(moses_smiles("train")), lambda: _moses_cached("train")),
     "moses-test": DataSet("moses-test", "MOSES test SMILES (molsets wheel, 176,074)",
-                          lambda: len(moses_smiles("test"))),
+                          lambda: len(moses_smiles("test")), lambda: _moses_cached("test")),
     "moses-test-scaffolds": DataSet("moses-test-scaffolds", "MOSES scaffold-split test SMILES (176,225)",
-                                    lambda: len(moses_smiles("test_scaffolds"))),
+                                    lambda: len(moses_smiles("test_scaffolds")),
+                                    lambda: _moses_cached("test_scaffolds")),
     "qm9": DataSet("qm9", "QM9: 130,831 small molecules with 3D geometry and DFT properties (qm9pack)",
-                   lambda: len(qm9())),
+                   lambda: len(qm9()), lambda: importlib.util.find_spec("qm9pack") is not None),
 }
 
 
