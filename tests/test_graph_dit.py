@@ -6,6 +6,7 @@ A tiny model is trained inside the tests (seconds) on 40 MOSES molecules written
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,15 @@ SMILES = [  # every 40,000th molecule of the MOSES training split
     "Cn1c(C(N)=O)cc2cc(NC(=O)CCc3ccccc3)ccc21", "Cc1nn(-c2cccc(Cl)c2)nc1C(=O)NCc1ccsc1",
 ]
 MAX_ATOMS = 27
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny tensors: one thread avoids OpenMP spin-waiting when the machine is busy."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -258,7 +258,6 @@ def load(path: str | Path, name: str = "graph-dit") -> GraphDiTGenerator:
             meta = {**meta, **{k: v for k, v in json.loads(card.read_text()).items() if k in ("metrics", "trained_on")}}
         except (OSError, ValueError):
             raise DesignerError(f"cannot read the model card {card}") from None
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     return GraphDiTGenerator(model, noise, meta, name=name)
 
 
