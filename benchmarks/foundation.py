@@ -6,9 +6,12 @@ molecule on QM9, and CLI start-up. Writes benchmarks/results/foundation.{json,md
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the xTB oracle's workers run it: one thread per calculation
+
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
