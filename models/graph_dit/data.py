@@ -1,8 +1,13 @@
 """MOSES SMILES → dense molecular graphs and property labels for Graph DiT.
 
 A molecule is ``(x, e)``: ``x[i]`` the atom-type index of heavy atom ``i`` and ``e[i, j]`` the bond
-type between atoms ``i`` and ``j`` (0 none, 1 single, 2 double, 3 triple, 4 aromatic), symmetric with
-a zero diagonal. Hydrogens stay implicit and padding atoms are masked out, as in the reference code.
+type between atoms ``i`` and ``j`` (0 none, 1 single, 2 double, 3 triple), symmetric with a zero
+diagonal. Hydrogens stay implicit and padding atoms are masked out, as in the reference code.
+
+Unlike the reference (which keeps an "aromatic" bond type), molecules are kekulized: an aromatic
+graph loses the hydrogen on pyrrole-type nitrogens ([nH]), so a perfectly generated indole or
+imidazole would not decode back to a molecule. With Kekulé bonds every MOSES molecule round-trips
+exactly (implicit hydrogens follow from the valences) and RDKit re-aromatises on output.
 
 Labels are computed with RDKit directly here rather than through ``designer.score`` so that the
 labelling (once per data set, cached as ``.npz``) does not depend on the oracle registry's startup;
@@ -26,7 +31,7 @@ from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
 RDLogger.DisableLog("rdApp.*")
 
 BOND_TYPES: tuple[Chem.BondType | None, ...] = (
-    None, Chem.BondType.SINGLE, Chem.BondType.DOUBLE, Chem.BondType.TRIPLE, Chem.BondType.AROMATIC)
+    None, Chem.BondType.SINGLE, Chem.BondType.DOUBLE, Chem.BondType.TRIPLE)
 BOND_INDEX = {bond: i for i, bond in enumerate(BOND_TYPES) if bond is not None}
 NUMERIC_CONDITIONS = ("qed", "sa", "logp", "mw")
 CATEGORICAL_CONDITIONS = {"pains_free": ("no", "yes")}
@@ -75,8 +80,13 @@ def properties(mol: Chem.Mol) -> tuple[list[float], int]:
 
 
 def mol_to_graph(mol: Chem.Mol, atom_index: dict[str, int], max_atoms: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Atom-type and bond-type arrays of ``mol`` (aromatic bonds kept as their own type, like the
-    reference), or ``None`` if it has an unknown element, a formal charge, or too many atoms."""
+    """Atom-type and Kekulé bond-type arrays of ``mol``, or ``None`` if it has an unknown element, a
+    formal charge, too many atoms, or cannot be kekulized."""
+    mol = Chem.Mol(mol)
+    try:
+        Chem.Kekulize(mol, clearAromaticFlags=True)
+    except Exception:  # RDKit raises KekulizeException (a ValueError subclass in some versions)
+        return None
     n = mol.GetNumAtoms()
     if n == 0 or n > max_atoms:
         return None
@@ -135,7 +145,11 @@ def moses_graphs(n: int, seed: int = 0, cache_dir: Path | None = None) -> GraphS
     folder = (cache_dir or default_cache()) / "graph_dit"
     folder.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha256(f"moses-train|{n}|{seed}|{MOSES_ATOMS}|{MOSES_MAX_ATOMS}".encode()).hexdigest()[:12]
-    path = folder / f"moses_train_{n}_{seed}_{key}.npz"
+    path = folder / f"moses_train_{n}_{seed}_{key}_kekule.npz"
+    labelled = folder / f"moses_train_{n}_{seed}_{key}.npz"  # an earlier aromatic-bond cache: reuse labels
+    if not path.exists() and labelled.exists():
+        old = np.load(labelled, allow_pickle=False)
+        _kekule_cache(old, path)
     if path.exists():
         data = np.load(path, allow_pickle=False)
         return GraphSet(x=data["x"], e=data["e"], n_atoms=data["n_atoms"], numeric=data["numeric"],
@@ -149,6 +163,29 @@ def moses_graphs(n: int, seed: int = 0, cache_dir: Path | None = None) -> GraphS
                         categorical=graphs.categorical, smiles=graphs.smiles)
     tmp.replace(path)
     return graphs
+
+
+def _kekule_cache(old: np.lib.npyio.NpzFile, path: Path) -> None:
+    """Re-featurise the SMILES of a labelled cache with Kekulé bonds (labels do not depend on it)."""
+    atom_index = {symbol: i for i, symbol in enumerate(MOSES_ATOMS)}
+    keep, xs, es = [], [], []
+    for k, text in enumerate(old["smiles"]):
+        graph = mol_to_graph(Chem.MolFromSmiles(str(text)), atom_index, MOSES_MAX_ATOMS)
+        if graph is None:
+            continue
+        x, e = graph
+        px = np.zeros(MOSES_MAX_ATOMS, dtype=np.int8)
+        px[: len(x)] = x
+        pe = np.zeros((MOSES_MAX_ATOMS, MOSES_MAX_ATOMS), dtype=np.int8)
+        pe[: len(x), : len(x)] = e
+        keep.append(k)
+        xs.append(px)
+        es.append(pe)
+    idx = np.asarray(keep)
+    tmp = path.with_suffix(".part.npz")
+    np.savez_compressed(tmp, x=np.stack(xs), e=np.stack(es), n_atoms=old["n_atoms"][idx], numeric=old["numeric"][idx],
+                        categorical=old["categorical"][idx], smiles=old["smiles"][idx])
+    tmp.replace(path)
 
 
 if __name__ == "__main__":  # label the training subset ahead of training: python -m ... N SEED

@@ -23,7 +23,7 @@ class GraphDiTConfig:
 
     n_atom_types: int
     max_atoms: int
-    n_bond_types: int = 5
+    n_bond_types: int = 4
     hidden: int = 128
     depth: int = 4
     heads: int = 4

@@ -43,7 +43,7 @@ def cosine_alpha_bar(T: int, s: float = 0.008) -> torch.Tensor:
 
 
 def graph_marginals(x: np.ndarray, e: np.ndarray, n_atoms: np.ndarray, n_atom_types: int,
-                    n_bond_types: int = 5) -> dict[str, torch.Tensor]:
+                    n_bond_types: int = 4) -> dict[str, torch.Tensor]:
     """Training-set marginals m_X (F_x), m_E (F_e), m_XE (F_x, F_e), m_EX (F_e, F_x) from dense graphs.
 
     Bond statistics count every ordered pair of distinct real atoms (so "no bond" is a bond type), as

@@ -33,7 +33,7 @@ DESCRIPTIONS = {
     "pains_free": "no PAINS substructure alert (RDKit FilterCatalog)",
 }
 # Usual valences for the reference's decoding rule: an N, O or S one bond over it becomes a cation.
-VALENCE = {"N": 3, "O": 2, "S": 2}
+VALENCE = {"N": 3, "O": 2}
 
 
 def save_checkpoint(path: str | Path, model: GraphDiT, noise: GraphNoise, meta: Mapping[str, Any]) -> None:
@@ -51,28 +51,23 @@ def save_checkpoint(path: str | Path, model: GraphDiT, noise: GraphNoise, meta: 
 def decode(atom_types: np.ndarray, bonds: np.ndarray, atoms: tuple[str, ...]) -> str | None:
     """Graph → canonical SMILES of its largest connected fragment, or ``None``.
 
-    Valency-aware like the reference's decoder: bonds are added one by one and an N, O or S atom left
-    exactly one bond over its usual valence gets a +1 charge. Nothing else is changed — no bonds are
-    removed or lowered ("repair") — so a graph that breaks valence rules does not count as valid.
+    Valency-aware like the reference's decoder: an N or O atom exactly one bond over its usual
+    valence gets a +1 charge (ammonium, oxonium; the reference's rule — RDKit's valence check never
+    fires for S in between its allowed valences, so S is left alone). Nothing else is changed — no
+    bonds are removed or lowered ("repair") — so a graph that breaks valence rules is invalid.
     """
     mol = Chem.RWMol()
     for a in atom_types:
         mol.AddAtom(Chem.Atom(atoms[int(a)]))
-    valence = np.zeros(len(atom_types))
     n = len(atom_types)
-    for i in range(n):
-        for j in range(i + 1, n):
-            kind = int(bonds[i, j])
-            if kind == 0:
-                continue
-            mol.AddBond(i, j, BOND_TYPES[kind])
-            order = 1.5 if kind == 4 else float(kind)
-            for k in (i, j):
-                valence[k] += order
-                symbol = atoms[int(atom_types[k])]
-                if symbol in ("N", "O", "S") and round(valence[k]) == VALENCE[symbol] + 1 \
-                        and mol.GetAtomWithIdx(k).GetFormalCharge() == 0:
-                    mol.GetAtomWithIdx(k).SetFormalCharge(1)
+    upper = np.triu(np.asarray(bonds), 1)
+    for i, j in zip(*np.nonzero(upper), strict=True):
+        mol.AddBond(int(i), int(j), BOND_TYPES[int(upper[i, j])])
+    valence = upper.sum(0) + upper.sum(1)  # Kekulé bond orders are the type indices 1, 2, 3
+    for k in range(n):
+        symbol = atoms[int(atom_types[k])]
+        if symbol in VALENCE and valence[k] == VALENCE[symbol] + 1:
+            mol.GetAtomWithIdx(k).SetFormalCharge(1)
     try:
         Chem.SanitizeMol(mol)
         fragments = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=True)

@@ -21,7 +21,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from designer.models.graph_dit.data import CATEGORICAL_CONDITIONS, NUMERIC_CONDITIONS, GraphSet, moses_graphs
+from designer.models.graph_dit.data import (
+    BOND_TYPES,
+    CATEGORICAL_CONDITIONS,
+    NUMERIC_CONDITIONS,
+    GraphSet,
+    moses_graphs,
+)
 from designer.models.graph_dit.lightning import GraphDiTModule
 from designer.models.graph_dit.model import GraphDiTConfig
 from designer.models.graph_dit.noise import GraphNoise, graph_marginals
@@ -103,9 +109,9 @@ def train(config: dict[str, Any], config_path: str = "") -> Path:
     print(f"{len(graphs)} training graphs ready in {time.time() - start:.0f}s", flush=True)
 
     max_atoms = graphs.x.shape[1]
-    marginals = graph_marginals(graphs.x, graphs.e, graphs.n_atoms, len(graphs.atoms))
+    marginals = graph_marginals(graphs.x, graphs.e, graphs.n_atoms, len(graphs.atoms), len(BOND_TYPES))
     noise = GraphNoise(marginals, max_atoms, T=int(noise_cfg["T"]), independent=bool(noise_cfg["independent"]))
-    model_config = GraphDiTConfig(n_atom_types=len(graphs.atoms), max_atoms=max_atoms,
+    model_config = GraphDiTConfig(n_atom_types=len(graphs.atoms), max_atoms=max_atoms, n_bond_types=len(BOND_TYPES),
                                   hidden=int(model_cfg["hidden"]), depth=int(model_cfg["depth"]),
                                   heads=int(model_cfg["heads"]), mlp_ratio=float(model_cfg["mlp_ratio"]),
                                   n_numeric=len(NUMERIC_CONDITIONS),
