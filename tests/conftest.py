@@ -35,6 +35,14 @@ def smiles_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> None:
+    """Tests run beside other work on 2 cores: one intra-op thread avoids oversubscription stalls."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _quiet_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "160")

@@ -1,0 +1,149 @@
+"""Offline optimisation: the NTK and BDI's closed-form losses against direct computations, tasks,
+determinism, and clear errors for bad user data."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from designer.errors import DesignerError
+from designer.workflows.mbo.ntk import relu_ntk
+from designer.workflows.mbo.optimizers import BDI, Relaxation, optimizer
+from designer.workflows.mbo.run import optimize
+from designer.workflows.mbo.tasks import OfflineData, task, tfbind8_landscape, user_task
+
+
+def empirical_ntk(x: torch.Tensor, width: int = 20_000, seed: int = 0) -> torch.Tensor:
+    """NTK of a finite one-hidden-layer ReLU net in NTK parameterisation: sum over parameters of
+    ∂f(x)/∂θ · ∂f(y)/∂θ; converges to the closed form as the width grows."""
+    torch.manual_seed(seed)
+    d = x.shape[1]
+    w1 = torch.randn(width, d, dtype=torch.float64, requires_grad=True)
+    w2 = torch.randn(width, dtype=torch.float64, requires_grad=True)
+    rows = []
+    for xi in x:
+        f = w2 @ torch.relu(w1 @ xi / math.sqrt(d)) / math.sqrt(width)
+        rows.append(torch.cat([g.flatten() for g in torch.autograd.grad(f, [w1, w2])]))
+    jacobian = torch.stack(rows)
+    return jacobian @ jacobian.T
+
+
+def test_ntk_closed_form_matches_a_wide_network() -> None:
+    x = torch.randn(4, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    closed = relu_ntk(x, x, depth=1)
+    np.testing.assert_allclose(empirical_ntk(x).numpy(), closed.numpy(), rtol=0.05, atol=0.02)
+    assert torch.allclose(closed, closed.T)
+    assert torch.linalg.eigvalsh(closed).min() > 0
+
+
+def test_bdi_losses_equal_a_direct_computation() -> None:
+    rng = torch.Generator().manual_seed(0)
+    z_d, y_d = torch.randn(6, 4, dtype=torch.float64, generator=rng), torch.randn(6, dtype=torch.float64,
+                                                                                   generator=rng)
+    z_h = torch.randn(2, 4, dtype=torch.float64, generator=rng)
+    bdi = BDI(reg=1e-3, depth=2)
+    d = bdi.solve_d(z_d, y_d)
+    forward, backward = bdi.losses(z_h, z_d, y_d, d)
+    k = lambda a, b: relu_ntk(a[None], b[None], 2)[0, 0].item()  # noqa: E731
+    K = np.array([[k(a, b) for b in z_d] for a in z_d])
+    K_reg = K + 1e-3 * np.trace(K) / len(K) * np.eye(len(K))
+    expected_forward, expected_backward = 0.0, 0.0
+    for x_h in z_h:
+        k_hd = np.array([k(x_h, b) for b in z_d])
+        expected_forward += 0.5 * (10.0 - k_hd @ np.linalg.inv(K_reg) @ y_d.numpy()) ** 2
+        k_hh = k(x_h, x_h) * (1 + 1e-3)
+        expected_backward += 0.5 * np.mean((k_hd * 10.0 / k_hh - y_d.numpy()) ** 2)
+    assert forward.item() == pytest.approx(expected_forward, rel=1e-8)
+    assert backward.item() == pytest.approx(expected_backward, rel=1e-8)
+
+
+def test_relaxation_round_trips_sequences() -> None:
+    x = np.random.default_rng(0).integers(0, 4, size=(20, 8))
+    data = OfflineData(x, np.arange(20.0), "dna")
+    relax = Relaxation.fit(data)
+    np.testing.assert_array_equal(relax.decode(relax.encode(x)), x)
+
+
+def test_tfbind8_landscape_is_strand_symmetric_and_data_is_the_lower_half() -> None:
+    x, y = tfbind8_landscape("creb1")
+    assert x.shape == (65_536, 8)
+    reverse_complement = (3 - x)[:, ::-1]
+    index = (reverse_complement * (4 ** np.arange(7, -1, -1))).sum(1)
+    np.testing.assert_allclose(y, y[index])
+    built = task("tfbind8")
+    assert built.data.y.max() <= np.median(y) and built.y_max == y.max()
+    assert built.normalised(np.array([y.max()]))[0] == 1.0
+
+
+def tiny_task():
+    built = task("tfbind8")
+    keep = np.random.default_rng(0).choice(len(built.data.x), 400, replace=False)
+    built.data = OfflineData(built.data.x[keep], built.data.y[keep], "dna")
+    return built
+
+
+@pytest.mark.parametrize("method", ["bdi", "grad-ascent", "ga"])
+def test_optimizers_beat_the_data_and_repeat_per_seed(method: str) -> None:
+    small = tiny_task()
+    chosen = optimizer(method)
+    for attribute, value in (("generations", 10), ("kernel_points", 200)):
+        if hasattr(chosen, attribute):
+            setattr(chosen, attribute, value)
+    first = chosen.fit(small.data, 16, seed=3)
+    again = chosen.fit(small.data, 16, seed=3)
+    np.testing.assert_array_equal(first, again)
+    best_of_data = small.normalised(small.data.y).max()
+    assert small.normalised(small.objective(first)).max() > best_of_data
+
+
+def test_optimize_table_reports_true_scores() -> None:
+    table = optimize(tiny_task(), "best-of-data", n_designs=8)
+    assert len(table) == 8 and table.alphabet == "dna"
+    assert (table.columns["in_data"] == 1).all()
+    np.testing.assert_allclose(table.columns["normalised_score"], np.sort(table.columns["normalised_score"])[::-1])
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("sequence,value\nACGT,1\nACGA,2\n", "no score column 'score'"),
+    ("sequence,score\nACGT,high\nACGA,2\n", "score 'high' of seq000001 is not a number"),
+    ("sequence,score\nACGT,1\nACGAA,2\n", "different lengths"),
+    ("sequence,score\nACGT,1\nACXA,2\n", "letter 'X' at position 3"),
+])
+def test_bad_user_data_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text(text)
+    with pytest.raises(DesignerError, match=message):
+        user_task(str(path), "sequence", "score", alphabet="dna")
+
+
+def test_unknown_method_and_task() -> None:
+    with pytest.raises(DesignerError, match="did you mean 'bdi'"):
+        optimizer("bdj")
+    with pytest.raises(DesignerError, match="did you mean 'tfbind8'"):
+        task("tfbind9")
+
+
+def test_optimize_cli_on_user_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import sys
+
+    from designer import cli
+    from designer.io import read
+
+    rng = np.random.default_rng(0)
+    rows = ["seq,y"] + [f"{''.join(rng.choice(list('ACGT'), 6))},{rng.normal():.3f}" for _ in range(30)]
+    (tmp_path / "mine.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "designs.fasta"
+    monkeypatch.setattr(sys, "argv", ["designer", "optimize", "--data", str(tmp_path / "mine.csv"), "--sequence-column",
+                                      "seq", "--score-column", "y", "--method", "best-of-data", "-n", "4", "-o", str(out)])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code in (0, None)
+    assert len(read(out)) == 4
+    monkeypatch.setattr(sys, "argv", ["designer", "optimize", "--method", "bdi"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 2 and "exactly one of --task NAME or --data FILE" in capsys.readouterr().err
