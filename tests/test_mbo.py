@@ -137,8 +137,9 @@ def test_optimize_cli_on_user_data(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     rows = ["seq,y"] + [f"{''.join(rng.choice(list('ACGT'), 6))},{rng.normal():.3f}" for _ in range(30)]
     (tmp_path / "mine.csv").write_text("\n".join(rows) + "\n")
     out = tmp_path / "designs.fasta"
-    monkeypatch.setattr(sys, "argv", ["designer", "optimize", "--data", str(tmp_path / "mine.csv"), "--sequence-column",
-                                      "seq", "--score-column", "y", "--method", "best-of-data", "-n", "4", "-o", str(out)])
+    monkeypatch.setattr(sys, "argv", ["designer", "optimize", "--data", str(tmp_path / "mine.csv"),
+                                      "--sequence-column", "seq", "--score-column", "y", "--method", "best-of-data",
+                                      "-n", "4", "-o", str(out)])
     with pytest.raises(SystemExit) as exit_:
         cli.main()
     assert exit_.value.code in (0, None)
