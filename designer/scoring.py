@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from designer.candidates import Candidates
+from designer.progress import track
 
 if TYPE_CHECKING:
     from designer.oracles.base import Oracle
@@ -65,13 +66,13 @@ def score(candidates: Candidates, oracles: Sequence[str | Oracle], *, workers: i
                    [o.name for o in poolable]) for s in starts]
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         with multiprocessing.get_context(method).Pool(workers) as pool:
-            parts = list(_progress(pool.imap(_score_chunk, chunks), len(chunks), progress, "scoring"))
+            parts = list(track(pool.imap(_score_chunk, chunks), len(chunks), progress, "scoring"))
         for oracle in poolable:
             results[oracle.name] = (np.concatenate([p[oracle.name][0] for p in parts]),
                                     [r for p in parts for r in p[oracle.name][1]])
     else:
         in_process = resolved
-    for oracle in _progress(in_process, len(in_process), progress and len(in_process) > 1, "oracles"):
+    for oracle in track(in_process, len(in_process), progress and len(in_process) > 1, "oracles"):
         results.update(_score_serial(candidates, [oracle]))
     for name, (values, reasons) in results.items():
         candidates.columns[name] = values
@@ -81,12 +82,3 @@ def score(candidates: Candidates, oracles: Sequence[str | Oracle], *, workers: i
     if objective is not None:
         candidates.columns[objective.name] = objective.combine(candidates.columns)
     return candidates
-
-
-def _progress(iterable, total: int, show: bool, label: str):  # type: ignore[no-untyped-def]
-    if not show:
-        yield from iterable
-        return
-    from rich.progress import track
-
-    yield from track(iterable, total=total, description=label, transient=True)

@@ -20,6 +20,7 @@ from designer.candidates import Candidates
 from designer.config import RunConfig, dump_config
 from designer.errors import DesignerError
 from designer.filters import FilterReport, apply_rules
+from designer.progress import track
 from designer.scoring import score
 from designer.store import RunStore
 
@@ -196,7 +197,7 @@ def run(config: RunConfig, directory: str | Path, *, resume: bool = False, progr
     count, produce = _chunk_source(config, Path(base_dir))
     done = store.done()
     todo = [i for i in range(count) if i not in done]
-    for i in _track(todo, progress, f"{config.name}: {len(done)}/{count} chunks already done"):
+    for i in track(todo, len(todo), progress, f"{config.name}: {len(done)}/{count} chunks already done"):
         kept, meta = process_chunk(produce(i), config)
         store.write_chunk(i, kept, meta)
     return finalize(config, store, started, {"chunks": count, "resumed_chunks": len(done)})
@@ -251,14 +252,6 @@ def _export(candidates: Candidates, directory: Path, fmt: str) -> Path:
         return write(candidates, directory / "backbones")
     return write(candidates, directory / f"candidates.{fmt}")
 
-
-def _track(items: list[int], show: bool, description: str):  # type: ignore[no-untyped-def]
-    if not show or not items:
-        yield from items
-        return
-    from rich.progress import track
-
-    yield from track(items, description=description)
 
 
 def generation_report(raw: Candidates, kept: Candidates, model: str) -> str:
