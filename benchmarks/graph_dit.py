@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--single", nargs="*", default=["qed"], help="single-property settings to run")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS / "graph_dit")
+    parser.add_argument("--card", type=Path, help="update this model-card JSON with the headline metrics")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     started = time.time()
@@ -146,7 +147,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report["speed"] = speed(args) if args.speed_batches else []
     report["wall_minutes"] = round((time.time() - started) / 60, 1)
     write(report, args.out)
+    if args.card:
+        update_card(args.card, report)
     return report
+
+
+def update_card(path: Path, report: dict[str, Any]) -> None:
+    """Headline numbers into the model card JSON that ``designer models`` shows."""
+    card = json.loads(path.read_text()) if path.exists() else {}
+    m = report["moses"]
+    headline = {k: round(float(m[k]), 4) for k in ("valid", "unique", "novel", "fcd_test", "snn_test", "intdiv1",
+                                                   "scaf_test") if k in m}
+    for label, row in report["control"].items():
+        for p in row["conditions"]:
+            headline[f"mae_{p}_{label}"] = round(float(row[f"mae_{p}"]), 4)
+            headline[f"mae_{p}_{label}_dropped"] = round(float(row[f"mae_{p}_unconditional"]), 4)
+    card.update({"trained_on": report["trained_on"], "metrics": headline,
+                 "benchmark": {"n": report["n"], "n_cond": report["n_cond"], "sampling_steps": report["sampling_steps"],
+                               "guidance": report["guidance"], "results": "benchmarks/results/graph_dit.md"}})
+    path.write_text(json.dumps(card, indent=2) + "\n")
 
 
 def write(report: dict[str, Any], out: Path) -> None:

@@ -107,7 +107,8 @@ class GraphDiTGenerator:
         self.card: dict[str, Any] = {"trained_on": self.meta.get("trained_on", ""),
                                      "metrics": dict(self.meta.get("metrics", {})),
                                      "command": self.meta.get("command", ""),
-                                     "guidance_default": 2.0}
+                                     "guidance_default": 2.0,
+                                     "sample_steps": self.meta.get("sample_steps", noise.T)}
 
     # -- conditioning -----------------------------------------------------------------------------
     def encode_targets(self, targets: Mapping[str, Any], b: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -200,7 +201,11 @@ class GraphDiTGenerator:
     def sample(self, n: int, targets: Mapping[str, float | str] | None = None, *, guidance: float = 2.0,
                seed: int = 0, batch_size: int = 256, progress: bool = False,
                steps: int | None = None) -> list[str | None]:
-        """``n`` SMILES (``None`` where the sampled graph is not a valid molecule, no repair)."""
+        """``n`` SMILES (``None`` where the sampled graph is not a valid molecule, no repair).
+
+        ``steps`` reverse steps (default: the model card's ``sample_steps``, else T) spread evenly
+        over T; fewer steps are proportionally faster."""
+        steps = steps or self.meta.get("sample_steps")
         graphs = self.sample_graphs(n, dict(targets or {}), guidance=guidance, seed=seed, batch_size=batch_size,
                                     steps=steps, progress=progress)
         return [decode(x, e, self.atoms) for x, e in graphs]
@@ -250,7 +255,8 @@ def load(path: str | Path, name: str = "graph-dit") -> GraphDiTGenerator:
     card = path.with_suffix(".json")
     if card.exists():  # measured metrics live beside the weights and may be updated without retraining
         try:
-            meta = {**meta, **{k: v for k, v in json.loads(card.read_text()).items() if k in ("metrics", "trained_on")}}
+            facts = json.loads(card.read_text())
+            meta = {**meta, **{k: v for k, v in facts.items() if k in ("metrics", "trained_on", "sample_steps")}}
         except (OSError, ValueError):
             raise DesignerError(f"cannot read the model card {card}") from None
     return GraphDiTGenerator(model, noise, meta, name=name)
