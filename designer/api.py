@@ -77,12 +77,19 @@ def generate(target: Mapping[str, float | str | None] | None = None, *, model: s
     return score_table(table, names)
 
 
+BACKBONE_CHECKS = ("helix", "strand", "coil", "rg", "ca_clashes", "ca_ca_bad")
+
+
 def default_oracles(table: Candidates, target: Mapping[str, Any]) -> list[str]:
-    """The oracles a generated table is scored with by default: each target that is a registered oracle."""
+    """The oracles a generated table is scored with by default: each target that is a registered
+    oracle, and for backbones the cheap structure checks (secondary structure, Rg, clashes)."""
     from designer.registry import oracle_specs
 
     specs = oracle_specs()
-    return [name for name in target if name in specs and specs[name].kind == table.kind]
+    names = [name for name in target if name in specs and specs[name].kind == table.kind]
+    if table.kind == "backbone":
+        names += [name for name in BACKBONE_CHECKS if name in specs]
+    return names
 
 
 def run(config: str | Path | Mapping[str, Any], directory: str | Path | None = None, *,

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from designer.oracles.base import Oracle
 
 ORACLE_MODULES = ("designer.oracles.chem", "designer.oracles.alerts", "designer.oracles.qm",
-                  "designer.oracles.sequence")
+                  "designer.oracles.sequence", "designer.oracles.structure")
 FILTER_MODULES = ("designer.filters",)
 
 
@@ -90,6 +90,10 @@ _MODELS: dict[str, ModelEntry] = {
                    "Graph DiT: multi-conditional graph diffusion (QED, SA, logP, MW, PAINS-free) on MOSES",
                    "designer.models.graph_dit.sample:load_default",
                    "designer.models.graph_dit:checkpoints/graph_dit_moses.json"),
+        ModelEntry("foldingdiff", "backbone",
+                   "FoldingDiff: protein backbones by diffusion over internal angles (40-128 residues)",
+                   "designer.models.foldingdiff.sample:load_default",
+                   "designer.models.foldingdiff:checkpoints/foldingdiff_backbones.json"),
     )
 }
 _loaded: set[str] = set()
