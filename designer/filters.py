@@ -33,11 +33,17 @@ class Rule:
 
 
 def canonical_keys(candidates: Candidates) -> list[str | None]:
-    """Canonical identity of each candidate (canonical SMILES, or the sequence); None if invalid."""
+    """Canonical identity of each candidate (canonical SMILES, the sequence, or the backbone's
+    coordinates to 0.01 Å); None if invalid."""
     if candidates.kind == "molecule":
         from rdkit import Chem
 
         return [Chem.MolToSmiles(m) if m is not None else None for m in candidates.mols]
+    if candidates.kind == "backbone":  # residue strings say nothing (generated chains are all glycine)
+        import hashlib
+
+        return [hashlib.sha1(np.round(np.asarray(c), 2).tobytes()).hexdigest() if c is not None else None
+                for c in (candidates.objects or [None] * len(candidates))]
     valid = candidates.valid
     return [item if ok else None for item, ok in zip(candidates.items, valid, strict=True)]
 

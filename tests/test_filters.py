@@ -72,3 +72,12 @@ def test_sequences_filter_on_their_oracles() -> None:
 def test_bad_rules_are_one_clear_error(rule: str, message: str) -> None:
     with pytest.raises(DesignerError, match=message):
         parse_rule(rule)
+
+
+def test_unique_backbones_compare_coordinates_not_residue_names() -> None:
+    import numpy as np
+
+    chain = np.arange(36, dtype=float).reshape(3, 4, 3)
+    table = Candidates("backbone", ["GGG"] * 3, ["a", "b", "c"], objects=[chain, chain + 1.0, chain.copy()])
+    survivors, _ = apply_rules(table, ["unique"])
+    assert survivors.ids == ["a", "b"]
