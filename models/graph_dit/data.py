@@ -104,6 +104,15 @@ def mol_to_graph(mol: Chem.Mol, atom_index: dict[str, int], max_atoms: int) -> t
     return x, e
 
 
+def pad_graph(x: np.ndarray, e: np.ndarray, max_atoms: int) -> tuple[np.ndarray, np.ndarray]:
+    """Atom types (n,) and bond types (n, n) zero-padded to ``max_atoms`` (padding = no atom/bond)."""
+    padded_x = np.zeros(max_atoms, dtype=np.int8)
+    padded_x[: len(x)] = x
+    padded_e = np.zeros((max_atoms, max_atoms), dtype=np.int8)
+    padded_e[: len(x), : len(x)] = e
+    return padded_x, padded_e
+
+
 def build_graph_set(smiles: list[str], atoms: tuple[str, ...], max_atoms: int, *, log_every: int = 10000) -> GraphSet:
     """Featurise and label ``smiles``; molecules that do not fit the vocabulary are skipped."""
     atom_index = {symbol: i for i, symbol in enumerate(atoms)}
@@ -116,10 +125,7 @@ def build_graph_set(smiles: list[str], atoms: tuple[str, ...], max_atoms: int, *
             continue
         x, e = graph
         numeric, pains_free = properties(mol)
-        padded_x = np.zeros(max_atoms, dtype=np.int8)
-        padded_x[: len(x)] = x
-        padded_e = np.zeros((max_atoms, max_atoms), dtype=np.int8)
-        padded_e[: len(x), : len(x)] = e
+        padded_x, padded_e = pad_graph(x, e, max_atoms)
         xs.append(padded_x)
         es.append(padded_e)
         ns.append(len(x))
@@ -174,10 +180,7 @@ def _kekule_cache(old: np.lib.npyio.NpzFile, path: Path) -> None:
         if graph is None:
             continue
         x, e = graph
-        px = np.zeros(MOSES_MAX_ATOMS, dtype=np.int8)
-        px[: len(x)] = x
-        pe = np.zeros((MOSES_MAX_ATOMS, MOSES_MAX_ATOMS), dtype=np.int8)
-        pe[: len(x), : len(x)] = e
+        px, pe = pad_graph(x, e, MOSES_MAX_ATOMS)
         keep.append(k)
         xs.append(px)
         es.append(pe)
