@@ -1,9 +1,14 @@
-"""Benchmark the shipped Graph DiT checkpoint: MOSES metrics, condition control, sampling speed.
+"""Benchmark the shipped Graph DiT checkpoint: MOSES metrics, condition control, sampling speed,
+the independent-noise ablation and the SMILES CharRNN baseline, in one run.
 
-    python benchmarks/graph_dit.py --n 2000 --n-cond 500 --steps 100
+    python benchmarks/graph_dit.py --n 10000 --n-cond 500 --steps 100 \
+        --ablation joint=JOINT.pt independent=models/graph_dit/checkpoints/graph_dit_moses_independent.pt \
+        --char-rnn models/char_rnn/checkpoints/char_rnn_moses.pt
 
-Writes ``benchmarks/results/graph_dit.json`` and ``graph_dit.md``. Everything is measured in one
-run on CPU with exact RDKit property oracles; ``n`` and the number of sampling steps are recorded.
+Writes ``benchmarks/results/graph_dit.json`` and ``graph_dit.md``. Everything is measured with exact
+RDKit property oracles; ``n`` and the number of sampling steps are recorded. Samples are drawn in
+chunks of ``--chunk`` molecules (chunk ``i`` uses seed ``i``) and appended to ``--cache``, so a run
+that is stopped resumes where it was and only the metrics are recomputed.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +29,7 @@ from rdkit import Chem
 
 from designer import metrics
 from designer.data import moses_smiles, moses_test_stats
+from designer.models.char_rnn.sample import load as load_char_rnn
 from designer.models.graph_dit.data import properties
 from designer.models.graph_dit.sample import DEFAULT_CHECKPOINT, GraphDiTGenerator, load
 
@@ -46,11 +53,93 @@ def mae(requested: np.ndarray, got: np.ndarray) -> float:
     return float(np.abs(requested[ok] - got[ok]).mean()) if ok.any() else float("nan")
 
 
-def timed_sample(gen: GraphDiTGenerator, n: int, targets: dict[str, Any], args: argparse.Namespace,
-                 seed: int) -> tuple[list[str | None], float]:
-    start = time.time()
-    out = gen.sample(n, targets, guidance=args.guidance, seed=seed, batch_size=args.batch_size, steps=args.steps)
-    return out, time.time() - start
+Sampler = Callable[[int, Any, int], list[str | None]]  # (n, per-sample targets, seed) -> SMILES
+
+
+def cached_sample(sampler: Sampler, n: int, targets: dict[str, np.ndarray], cache: Path, chunk: int,
+                  label: str) -> tuple[list[str | None], float]:
+    """``n`` samples in chunks appended to ``cache`` (JSON lines); returns them and the sampling seconds.
+
+    Chunk ``i`` is sampled with seed ``i`` and the ``i``-th slice of per-sample ``targets``, so the
+    result does not depend on how often the run was interrupted."""
+    chunks: list[dict[str, Any]] = []
+    if cache.exists():
+        for line in cache.read_text().splitlines():
+            try:
+                chunks.append(json.loads(line))
+            except ValueError:  # a line cut short by a kill: sample that chunk again
+                break
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text("".join(json.dumps(c) + "\n" for c in chunks))
+    while sum(len(c["smiles"]) for c in chunks) < n:
+        i = len(chunks)
+        size = min(chunk, n - i * chunk)
+        part = {k: v[i * chunk:i * chunk + size] for k, v in targets.items()}
+        start = time.time()
+        smiles = sampler(size, part, i)
+        chunks.append({"chunk": i, "seconds": round(time.time() - start, 2), "smiles": smiles})
+        with cache.open("a") as handle:
+            handle.write(json.dumps(chunks[-1]) + "\n")
+        done = sum(len(c["smiles"]) for c in chunks)
+        print(f"{label}: {done}/{n} sampled ({chunks[-1]['seconds']:.0f} s for the last {size})", flush=True)
+    smiles = [s for c in chunks for s in c["smiles"]][:n]
+    return smiles, sum(c["seconds"] for c in chunks)
+
+
+def graph_dit_sampler(gen: GraphDiTGenerator, args: argparse.Namespace) -> Sampler:
+    def sampler(n: int, targets: Any, seed: int) -> list[str | None]:
+        return gen.sample(n, targets, guidance=args.guidance, seed=seed, batch_size=args.batch_size, steps=args.steps)
+    return sampler
+
+
+def moses_block(smiles: list[str | None], seconds: float, test_stats: dict, train: set[str]) -> dict[str, Any]:
+    out = metrics.moses_metrics(smiles, test_stats, train)
+    out["sample_seconds"] = round(seconds, 1)
+    out["mol_per_s"] = round(len(smiles) / seconds, 3) if seconds else float("nan")
+    return out
+
+
+def fcd_floor(n_valid: int, test: list[str], test_stats: dict) -> float:
+    """FCD of ``n_valid`` real test molecules: the value FCD reaches at this n (it is biased upwards for
+    small samples, so compare against this rather than MOSES's 30k-sample table)."""
+    rng = np.random.default_rng(0)
+    floor = [test[i] for i in rng.choice(len(test), size=n_valid, replace=False)]
+    return metrics.fcd(floor, test_stats["FCD"]["mu"], test_stats["FCD"]["sigma"])
+
+
+def condition_control(gen: GraphDiTGenerator, args: argparse.Namespace, requested: np.ndarray,
+                      base: np.ndarray, settings: dict[str, list[str]], cache: Path, label: str) -> dict[str, Any]:
+    """MAE |requested − achieved| per property, conditioned vs conditions dropped (``base``)."""
+    control: dict[str, Any] = {}
+    for setting, names in settings.items():
+        targets = {p: requested[:, PROPS.index(p)] for p in names}
+        smiles, seconds = cached_sample(graph_dit_sampler(gen, args), len(requested), targets,
+                                        cache / f"{label}_{setting}.jsonl", args.chunk, f"{label} {setting}")
+        got = achieved(smiles)
+        row: dict[str, Any] = {"conditions": names, "valid": metrics.validity(smiles), "seconds": round(seconds, 1)}
+        for p in names:
+            k = PROPS.index(p)
+            row[f"mae_{p}"] = mae(requested[:, k], got[:, k])
+            row[f"mae_{p}_unconditional"] = mae(requested[:, k], base[:, k])
+            row[f"ratio_{p}"] = row[f"mae_{p}"] / row[f"mae_{p}_unconditional"]
+        control[setting] = row
+        print("control", label, setting, row, flush=True)
+    return control
+
+
+def evaluate_graph_dit(gen: GraphDiTGenerator, args: argparse.Namespace, n: int, requested: np.ndarray,
+                       settings: dict[str, list[str]], label: str, data: dict[str, Any]) -> dict[str, Any]:
+    """MOSES metrics on ``n`` unconditional samples plus condition control, for one checkpoint."""
+    uncond, seconds = cached_sample(graph_dit_sampler(gen, args), n, {}, args.cache / f"{label}_uncond.jsonl",
+                                    args.chunk, f"{label} unconditional")
+    moses = moses_block(uncond, seconds, data["test_stats"], data["train"])
+    moses["fcd_test_floor_same_n"] = data["floor"](len(metrics.valid_smiles(uncond)))
+    print("moses", label, moses, flush=True)
+    # Conditions-dropped reference: the first n_cond unconditional samples (independent of the targets).
+    base = achieved(uncond[: len(requested)])
+    control = condition_control(gen, args, requested, base, settings, args.cache, label)
+    return {"moses": moses, "control": control, "training": gen.meta.get("training", {}),
+            "noise": "independent" if gen.noise.independent else "graph-dependent"}
 
 
 def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -85,9 +174,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--steps", type=int, default=None, help="reverse steps (default: the model's T)")
     parser.add_argument("--guidance", type=float, default=2.0)
     parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--chunk", type=int, default=500, help="samples per cached chunk (the unit of resuming)")
+    parser.add_argument("--cache", type=Path, default=RESULTS / ".cache" / "graph_dit",
+                        help="where samples are kept between interrupted runs (delete to start over)")
     parser.add_argument("--speed-batches", type=int, nargs="*", default=[1, 64, 512])
     parser.add_argument("--speed-steps", type=int, default=20, help="reverse steps timed for the speed table")
     parser.add_argument("--single", nargs="*", default=["qed"], help="single-property settings to run")
+    parser.add_argument("--ablation", nargs="*", default=[], metavar="LABEL=CHECKPOINT",
+                        help="other Graph DiT checkpoints (e.g. joint vs independent noise at the same budget)")
+    parser.add_argument("--n-ablation", type=int, default=2000, help="unconditional samples per ablation model")
+    parser.add_argument("--char-rnn", type=Path, help="CharRNN baseline checkpoint (MOSES metrics on --n samples)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS / "graph_dit")
     parser.add_argument("--card", type=Path, help="update this model-card JSON with the headline metrics")
@@ -96,54 +192,47 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.time()
     gen = load(args.checkpoint)
     args.T = gen.noise.T
-    steps = args.steps or gen.noise.T
+    args.steps = args.steps or gen.noise.T
     report: dict[str, Any] = {
         "checkpoint": str(args.checkpoint), "trained_on": gen.card["trained_on"],
-        "training": gen.meta.get("training", {}), "sampling_steps": steps, "T": gen.noise.T,
-        "guidance": args.guidance, "n": args.n, "n_cond": args.n_cond,
-        "machine": platform.processor() or platform.machine(),
-        "threads": args.threads,
+        "training": gen.meta.get("training", {}), "sampling_steps": args.steps, "T": gen.noise.T,
+        "guidance": args.guidance, "n": args.n, "n_cond": args.n_cond, "n_ablation": args.n_ablation,
+        "machine": platform.processor() or platform.machine(), "threads": args.threads,
     }
-    test_stats = moses_test_stats("test")
-    train = set(moses_smiles("train"))  # MOSES SMILES are RDKit-canonical already
-
-    # 1. MOSES metrics, unconditional (all conditions dropped).
-    uncond, seconds = timed_sample(gen, args.n, {}, args, seed=1)
-    report["moses"] = metrics.moses_metrics(uncond, test_stats, train)
-    report["moses"]["sample_seconds"] = round(seconds, 1)
-    print("moses", report["moses"], flush=True)
-    # FCD of the same number of real test molecules: the floor FCD reaches at this n (FCD is biased
-    # upwards for small samples, so compare against this rather than against MOSES's 30k-sample table).
-    rng = np.random.default_rng(0)
     test = moses_smiles("test")
-    floor = [test[i] for i in rng.choice(len(test), size=len(metrics.valid_smiles(uncond)), replace=False)]
-    report["moses"]["fcd_test_floor_same_n"] = metrics.fcd(floor, test_stats["FCD"]["mu"], test_stats["FCD"]["sigma"])
+    test_stats = moses_test_stats("test")
+    data = {"test_stats": test_stats, "train": set(moses_smiles("train")),  # MOSES SMILES are RDKit-canonical
+            "floor": lambda n_valid: fcd_floor(n_valid, test, test_stats)}
 
-    # 2. Condition control: targets = properties of random test molecules.
+    # Condition-control targets: properties of random test molecules, clipped to the trained range
+    # as the CLI would insist. The same targets serve every checkpoint.
+    rng = np.random.default_rng(0)
     pick = rng.choice(len(test_stats["QED"]["values"]), size=args.n_cond, replace=False)
     requested = np.stack([np.asarray(test_stats[STATS_KEYS[p]]["values"])[pick] for p in PROPS], axis=1)
-    for k, name in enumerate(PROPS):  # stay within the trained range, as the CLI would insist
-        cond = gen.conditions[name]
-        requested[:, k] = np.clip(requested[:, k], cond.low, cond.high)
-    base_smiles = uncond[: args.n_cond] if args.n >= args.n_cond else timed_sample(gen, args.n_cond, {}, args, 2)[0]
-    base = achieved(base_smiles)
-    control: dict[str, Any] = {}
+    for k, name in enumerate(PROPS):
+        requested[:, k] = np.clip(requested[:, k], gen.conditions[name].low, gen.conditions[name].high)
     settings = {"multi": list(PROPS), **{p: [p] for p in args.single}}
-    for label, names in settings.items():
-        targets = {p: requested[:, PROPS.index(p)] for p in names}
-        smiles, seconds = timed_sample(gen, args.n_cond, targets, args, seed=3)
-        got = achieved(smiles)
-        row: dict[str, Any] = {"conditions": names, "valid": metrics.validity(smiles), "seconds": round(seconds, 1)}
-        for p in names:
-            k = PROPS.index(p)
-            row[f"mae_{p}"] = mae(requested[:, k], got[:, k])
-            row[f"mae_{p}_unconditional"] = mae(requested[:, k], base[:, k])
-            row[f"ratio_{p}"] = row[f"mae_{p}"] / row[f"mae_{p}_unconditional"]
-        control[label] = row
-        print("control", label, row, flush=True)
-    report["control"] = control
 
-    # 3. Speed and memory.
+    main_result = evaluate_graph_dit(gen, args, args.n, requested, settings, "graph-dit", data)
+    report["moses"], report["control"] = main_result["moses"], main_result["control"]
+
+    report["ablation"] = {}
+    for spec in args.ablation:
+        label, _, path = spec.partition("=")
+        other = load(path)
+        result = evaluate_graph_dit(other, args, args.n_ablation, requested, {"multi": list(PROPS)}, label, data)
+        report["ablation"][label] = {"checkpoint": path, **result}
+
+    if args.char_rnn:
+        rnn = load_char_rnn(args.char_rnn)
+        smiles, seconds = cached_sample(lambda n, _t, seed: rnn.sample(n, seed=seed), args.n, {},
+                                        args.cache / "char-rnn_uncond.jsonl", args.chunk, "char-rnn")
+        moses = moses_block(smiles, seconds, test_stats, data["train"])
+        moses["fcd_test_floor_same_n"] = data["floor"](len(metrics.valid_smiles(smiles)))
+        report["char_rnn"] = {"checkpoint": str(args.char_rnn), "training": rnn.card.get("training", {}),
+                              "moses": moses}
+        print("moses char-rnn", moses, flush=True)
+
     report["speed"] = speed(args) if args.speed_batches else []
     report["wall_minutes"] = round((time.time() - started) / 60, 1)
     write(report, args.out)
@@ -194,6 +283,30 @@ def write(report: dict[str, Any], out: Path) -> None:
         for p in row["conditions"]:
             lines.append(f"| {label} | {row['valid']:.3f} | {p} | {row[f'mae_{p}']:.3f} | "
                          f"{row[f'mae_{p}_unconditional']:.3f} | {row[f'ratio_{p}']:.2f} |")
+    if report.get("ablation"):
+        lines += ["", f"## Ablation: graph-dependent vs independent atom/bond noise (n = {report['n_ablation']} "
+                  f"unconditional; condition control n = {report['n_cond']}, all four properties given)", "",
+                  "| model | noise | training steps | valid | unique | novel | FCD/Test | FCD floor | SNN/Test "
+                  "| MAE QED | MAE SA | MAE logP | MAE MW | ratios QED/SA/logP/MW |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for label, res in report["ablation"].items():
+            m, c = res["moses"], res["control"]["multi"]
+            lines.append(
+                f"| {label} | {res['noise']} | {res['training'].get('steps', '?')} | "
+                + " | ".join(f"{m.get(k, float('nan')):.3f}" for k in
+                             ("valid", "unique", "novel", "fcd_test", "fcd_test_floor_same_n", "snn_test"))
+                + " | " + " | ".join(f"{c[f'mae_{p}']:.3f}" for p in PROPS) + " | "
+                + " / ".join(f"{c[f'ratio_{p}']:.2f}" for p in PROPS) + " |")
+    if report.get("char_rnn"):
+        rnn = report["char_rnn"]
+        lines += ["", f"## Baseline: SMILES CharRNN on the same molecules and CPU budget (n = {report['n']})", "",
+                  f"Checkpoint `{rnn['checkpoint']}`; training {rnn['training']}.", "",
+                  "| model | valid | unique | novel | FCD/Test | FCD floor | SNN/Test | Frag/Test | Scaf/Test "
+                  "| IntDiv1 | mol/s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for label, m in (("graph-dit", report["moses"]), ("char-rnn", rnn["moses"])):
+            keys = ("valid", "unique", "novel", "fcd_test", "fcd_test_floor_same_n", "snn_test", "frag_test",
+                    "scaf_test", "intdiv1", "mol_per_s")
+            lines.append(f"| {label} | " + " | ".join(f"{m.get(k, float('nan')):.3f}" for k in keys) + " |")
     lines += ["", "## Sampling speed (guided, target qed = 0.9)", "",
               "| batch | steps timed | mol/s at those steps | mol/s extrapolated to T steps | peak RSS MB |",
               "|---|---|---|---|---|"]

@@ -42,7 +42,8 @@ class CharRNNGenerator:
         self.max_length = max_length  # MOSES samples at most 100 tokens
         meta = dict(meta or {})
         self.card: dict[str, Any] = {"trained_on": meta.get("trained_on", ""), "metrics": meta.get("metrics", {}),
-                                     "command": meta.get("command", "")}
+                                     "command": meta.get("command", ""),
+                                     "training": meta.get("training", {})}
 
     @torch.no_grad()
     def sample_strings(self, n: int, *, seed: int = 0, batch_size: int = 256, temperature: float = 1.0) -> list[str]:
