@@ -75,7 +75,8 @@ def markdown(summary: dict, meta: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="*", default=list(range(8)))
-    parser.add_argument("--merge", nargs="*", help="combine these results files (names) into --name and stop")
+    parser.add_argument("--merge", nargs="*",
+                        help="combine these results files (names, later ones win) into --name and stop")
     parser.add_argument("--tasks", nargs="*", default=TASKS)
     parser.add_argument("--methods", nargs="*", default=METHODS)
     parser.add_argument("--n-designs", type=int, default=128)
@@ -83,7 +84,9 @@ def main() -> None:
     arguments = parser.parse_args()
     if arguments.merge:
         parts = [json.loads((RESULTS / f"{part}.json").read_text()) for part in arguments.merge]
-        runs = sorted((r for p in parts for r in p["runs"]), key=lambda r: (r["seed"], r["task"]))
+        # A later file's run of the same (task, method, seed) replaces an earlier one (e.g. a task rerun).
+        latest = {(r["task"], r["method"], r["seed"]): r for p in parts for r in p["runs"]}
+        runs = sorted(latest.values(), key=lambda r: (r["seed"], r["task"]))
         write(arguments.name, parts[0]["meta"], runs)
         return
     torch.set_num_threads(1)

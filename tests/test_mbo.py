@@ -25,9 +25,11 @@ from designer.workflows.mbo.optimizers import (
 from designer.workflows.mbo.run import optimize
 from designer.workflows.mbo.tasks import (
     EHRLICH,
+    GB1_MAX_MUTATIONS,
     Ehrlich,
     OfflineData,
     gb1_measurements,
+    gb1_wild_type,
     holo_elemental,
     task,
     tfbind8_landscape,
@@ -287,3 +289,14 @@ def test_gb1_task_is_the_lower_half_and_its_oracle_tracks_the_measurements() -> 
     assert built.y_max > built.data.y.max()  # the best measured variants are hidden
     predicted = built.objective(built.data.x[:2000])
     assert np.corrcoef(predicted, built.data.y[:2000])[0, 1] > 0.8
+
+
+def test_gb1_objective_floors_designs_outside_the_double_mutant_domain() -> None:
+    built = task("gb1")
+    wild_type = gb1_wild_type()
+    double = built.data.x[:1]
+    assert (double != wild_type).sum() == GB1_MAX_MUTATIONS
+    far = double.copy()
+    far[0, :6] = (wild_type[:6] + 1) % 20  # six substitutions at least
+    scores = built.objective(np.concatenate([double, far]))
+    assert scores[0] > built.y_min and scores[1] == built.y_min
