@@ -192,3 +192,13 @@ def test_cli_generate_fasta_with_scores(tmp_path: Path, monkeypatch: pytest.Monk
     assert _cli(monkeypatch, "generate", "--model", "gumbel-flow-peptide", "--target", "qed", "-n", "2") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: unknown target 'qed'")
+
+
+def test_incomplete_checkpoint_is_one_clear_error(tmp_path: Path) -> None:
+    from designer.checkpoints import save_payload
+    from designer.models.gumbel_flow.sample import CHECKPOINT_FORMAT, load
+
+    path = tmp_path / "partial.pt"
+    save_payload({"format": CHECKPOINT_FORMAT, "alphabet": "dna"}, path)  # no weights, no guide
+    with pytest.raises(DesignerError, match="incomplete or does not match"):
+        load(path)

@@ -143,19 +143,27 @@ def load(path: str | Path, name: str = "gumbel-flow") -> GumbelFlowGenerator:
     """A generator from a checkpoint written by :func:`save_checkpoint`; a bad file raises DesignerError."""
     path = Path(path)
     payload = read_payload(path, CHECKPOINT_FORMAT, "Gumbel-Softmax flow")
-    denoiser = Denoiser(**payload["model_args"])
-    denoiser.load_state_dict(payload["state_dict"])
-    info = payload["guide_info"]
-    k = len(ALPHABETS[payload["alphabet"]])
-    guide_net = Guide(k, **info["args"])
-    guide_net.load_state_dict(payload["guide_state"])
-    guide = GuideScorer(guide_net, info["name"], info["task"], payload["alphabet"], denoiser.max_len,
-                        info.get("mean", 0.0), info.get("std", 1.0))
-    condition = Condition(info["name"], "numeric", low=info["low"], high=info["high"], default=info["default"],
-                          default_note=info.get("default_note", ""), description=info.get("description", ""))
+    try:
+        denoiser = Denoiser(**payload["model_args"])
+        denoiser.load_state_dict(payload["state_dict"])
+        info = payload["guide_info"]
+        k = len(ALPHABETS[payload["alphabet"]])
+        guide_net = Guide(k, **info["args"])
+        guide_net.load_state_dict(payload["guide_state"])
+        guide = GuideScorer(guide_net, info["name"], info["task"], payload["alphabet"], denoiser.max_len,
+                            info.get("mean", 0.0), info.get("std", 1.0))
+        condition = Condition(info["name"], "numeric", low=info["low"], high=info["high"], default=info["default"],
+                              default_note=info.get("default_note", ""), description=info.get("description", ""))
+        schedule = GumbelSchedule(**payload["schedule"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as error:
+        raise DesignerError(f"Gumbel-Softmax flow checkpoint {path} is incomplete or does not match the model: "
+                            f"{str(error).splitlines()[0][:200]}") from None
     card_path = path.with_suffix(".json")
-    card = json.loads(card_path.read_text()) if card_path.exists() else None
-    return GumbelFlowGenerator(denoiser, GumbelSchedule(**payload["schedule"]), payload["alphabet"],
+    try:  # measured metrics live beside the weights
+        card = json.loads(card_path.read_text()) if card_path.exists() else None
+    except (OSError, ValueError):
+        raise DesignerError(f"cannot read the model card {card_path}") from None
+    return GumbelFlowGenerator(denoiser, schedule, payload["alphabet"],
                                payload["lengths"], guide, card, name, guidance_scale=info.get("guidance_scale", 1.0),
                                conditions={condition.name: condition})
 
