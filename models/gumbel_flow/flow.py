@@ -1,6 +1,7 @@
 """Gumbel-Softmax interpolant, its velocity field, the Euler sampler and STGFlow guidance.
 
-Notation (paper Sec. 3): K letters, a data point is a vertex e_k of the simplex, t in [0, 1].
+Notation (paper Sec. 3; the equation numbers below could not be checked against the paper body,
+see card.md): K letters, a data point is a vertex e_k of the simplex, t in [0, 1].
 - temperature  tau(t) = tau_max * exp(-lam * t)                                  (paper Eq. 5)
 - interpolant  x_t = softmax((e_k + g / beta) / tau(t)),  g ~ Gumbel(0, 1)^K     (paper Eq. 4)
 - conditional velocity toward vertex k, obtained by differentiating the softmax in t with the
