@@ -17,6 +17,7 @@ position) and z-scored over the data set; a design is decoded by argmax.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -306,7 +307,10 @@ def hypergradient_step(z: torch.Tensor, directions: list[torch.Tensor], weights:
 
 @dataclass
 class GradientAscent:
-    """Gradient ascent on the proxy-ensemble mean from the top designs; Adaptive-η optional."""
+    """Gradient ascent on the proxy-ensemble mean from the top designs; Adaptive-η optional.
+
+    The step is ``lr·√d`` for d relaxed coordinates, as design-bench's baseline scales it (and as
+    COMs below does): with a fixed step, 100 steps on GB1 (d = 1,045) never flip a letter."""
 
     steps: int = 100
     lr: float = 0.05
@@ -320,15 +324,16 @@ class GradientAscent:
         z_l, y_l = relax.encode(data.x), _standardise(data.y)
         proxies = train_proxies(z_l, y_l, seed, epochs=self.proxy_epochs, points=self.proxy_points)
         z = relax.encode(data.x[top_k(data, n_designs)]).clone()
+        step = self.lr * math.sqrt(z.shape[1])
         adaptive = None
         if self.adaptive_eta:
-            adaptive = AdaptiveEta(self.lr, auxiliary_proxy(z_l, y_l, seed, self.proxy_epochs, self.proxy_points))
+            adaptive = AdaptiveEta(step, auxiliary_proxy(z_l, y_l, seed, self.proxy_epochs, self.proxy_points))
         for _ in range(self.steps):
             z.requires_grad_(True)
             gradient, = torch.autograd.grad(ensemble_mean(proxies, z).sum(), z)
             z = z.detach()
             if adaptive is None:
-                z = z + self.lr * gradient
+                z = z + step * gradient
             else:
                 z = adaptive.step(z, gradient)
         return relax.decode(z.detach())
