@@ -14,6 +14,7 @@ that is stopped resumes where it was and only the metrics are recomputed.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import subprocess
@@ -92,10 +93,19 @@ def graph_dit_sampler(gen: GraphDiTGenerator, args: argparse.Namespace) -> Sampl
     return sampler
 
 
-def moses_block(smiles: list[str | None], seconds: float, test_stats: dict, train: set[str]) -> dict[str, Any]:
-    out = metrics.moses_metrics(smiles, test_stats, train)
+def moses_block(smiles: list[str | None], seconds: float, data: dict[str, Any], cache: Path) -> dict[str, Any]:
+    """MOSES metrics plus the FCD floor at the same n, kept beside the samples (``cache``) with a hash
+    of them, so a resumed run does not recompute ChemNet activations for samples it already scored."""
+    digest = hashlib.sha256("\n".join(s or "" for s in smiles).encode()).hexdigest()
+    if cache.exists():
+        kept = json.loads(cache.read_text())
+        if kept.get("sha256") == digest:
+            return kept["metrics"]
+    out = metrics.moses_metrics(smiles, data["test_stats"], data["train"])
+    out["fcd_test_floor_same_n"] = data["floor"](len(metrics.valid_smiles(smiles)))
     out["sample_seconds"] = round(seconds, 1)
     out["mol_per_s"] = round(len(smiles) / seconds, 3) if seconds else float("nan")
+    cache.write_text(json.dumps({"sha256": digest, "metrics": out}) + "\n")
     return out
 
 
@@ -132,8 +142,7 @@ def evaluate_graph_dit(gen: GraphDiTGenerator, args: argparse.Namespace, n: int,
     """MOSES metrics on ``n`` unconditional samples plus condition control, for one checkpoint."""
     uncond, seconds = cached_sample(graph_dit_sampler(gen, args), n, {}, args.cache / f"{label}_uncond.jsonl",
                                     args.chunk, f"{label} unconditional")
-    moses = moses_block(uncond, seconds, data["test_stats"], data["train"])
-    moses["fcd_test_floor_same_n"] = data["floor"](len(metrics.valid_smiles(uncond)))
+    moses = moses_block(uncond, seconds, data, args.cache / f"{label}_uncond.metrics.json")
     print("moses", label, moses, flush=True)
     # Conditions-dropped reference: the first n_cond unconditional samples (independent of the targets).
     base = achieved(uncond[: len(requested)])
@@ -227,8 +236,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rnn = load_char_rnn(args.char_rnn)
         smiles, seconds = cached_sample(lambda n, _t, seed: rnn.sample(n, seed=seed), args.n, {},
                                         args.cache / "char-rnn_uncond.jsonl", args.chunk, "char-rnn")
-        moses = moses_block(smiles, seconds, test_stats, data["train"])
-        moses["fcd_test_floor_same_n"] = data["floor"](len(metrics.valid_smiles(smiles)))
+        moses = moses_block(smiles, seconds, data, args.cache / "char-rnn_uncond.metrics.json")
         report["char_rnn"] = {"checkpoint": str(args.char_rnn), "training": rnn.card.get("training", {}),
                               "moses": moses}
         print("moses char-rnn", moses, flush=True)
