@@ -361,7 +361,9 @@ def models() -> None:
     for name, entry in model_entries().items():
         facts = entry.card_facts()
         metrics = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                            for k, v in facts.get("metrics", {}).items()) or "no checkpoint shipped"
+                            for k, v in facts.get("metrics", {}).items())
+        if not metrics:
+            metrics = "no metrics measured yet" if facts else "no checkpoint shipped"
         view.add_row(name, entry.kind, entry.description, str(facts.get("trained_on", "")), metrics)
     _stdout_console().print(view)
 
