@@ -246,20 +246,33 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     write(report, args.out)
     if args.card:
         update_card(args.card, report)
+        if args.char_rnn:
+            update_card_metrics(args.char_rnn.with_suffix(".json"), report["char_rnn"]["moses"], report)
     return report
+
+
+def headline(m: dict[str, Any]) -> dict[str, float]:
+    return {k: round(float(m[k]), 4) for k in ("valid", "unique", "novel", "fcd_test", "snn_test", "intdiv1",
+                                                "scaf_test") if k in m}
+
+
+def update_card_metrics(path: Path, moses: dict[str, Any], report: dict[str, Any]) -> None:
+    """The baseline's MOSES numbers into its model card JSON (``designer models`` shows them)."""
+    card = json.loads(path.read_text()) if path.exists() else {}
+    card.update({"metrics": headline(moses),
+                 "benchmark": {"n": report["n"], "results": "benchmarks/results/graph_dit.md"}})
+    path.write_text(json.dumps(card, indent=1) + "\n")
 
 
 def update_card(path: Path, report: dict[str, Any]) -> None:
     """Headline numbers into the model card JSON that ``designer models`` shows."""
     card = json.loads(path.read_text()) if path.exists() else {}
-    m = report["moses"]
-    headline = {k: round(float(m[k]), 4) for k in ("valid", "unique", "novel", "fcd_test", "snn_test", "intdiv1",
-                                                   "scaf_test") if k in m}
+    numbers = headline(report["moses"])
     for label, row in report["control"].items():
         for p in row["conditions"]:
-            headline[f"mae_{p}_{label}"] = round(float(row[f"mae_{p}"]), 4)
-            headline[f"mae_{p}_{label}_dropped"] = round(float(row[f"mae_{p}_unconditional"]), 4)
-    card.update({"trained_on": report["trained_on"], "metrics": headline,
+            numbers[f"mae_{p}_{label}"] = round(float(row[f"mae_{p}"]), 4)
+            numbers[f"mae_{p}_{label}_dropped"] = round(float(row[f"mae_{p}_unconditional"]), 4)
+    card.update({"trained_on": report["trained_on"], "metrics": numbers,
                  "benchmark": {"n": report["n"], "n_cond": report["n_cond"], "sampling_steps": report["sampling_steps"],
                                "guidance": report["guidance"], "results": "benchmarks/results/graph_dit.md"}})
     path.write_text(json.dumps(card, indent=2) + "\n")
