@@ -38,10 +38,10 @@ BUDGET: dict[str, dict[str, int]] = {  # attribute overrides for the CPU budget 
 }
 
 
-def configured(method: str) -> Optimizer:
-    """The registered optimizer with the benchmark's budget overrides applied."""
+def configured(method: str, budget: dict[str, dict[str, int]]) -> Optimizer:
+    """The registered optimizer with the budget's attribute overrides applied."""
     chosen = OPTIMIZERS[method]()
-    for family, overrides in BUDGET.items():
+    for family, overrides in budget.items():
         if method == family or method.startswith(family + "-"):
             for attribute, value in overrides.items():
                 if hasattr(chosen, attribute):
@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", default=METHODS)
     parser.add_argument("--n-designs", type=int, default=128)
     parser.add_argument("--name", default="mbo")
+    parser.add_argument("--full-budget", action="store_true",
+                        help="no CPU budget overrides: every method at its registered (reference) settings")
     arguments = parser.parse_args()
     if arguments.merge:
         parts = [json.loads((RESULTS / f"{part}.json").read_text()) for part in arguments.merge]
@@ -92,12 +94,15 @@ def main() -> None:
     torch.set_num_threads(1)
     tasks = {name: task(name) for name in arguments.tasks}
     runs: list[dict] = []
-    meta = {"budget": BUDGET, "n_designs": arguments.n_designs, "started": time.strftime("%Y-%m-%d %H:%M UTC"),
-            "note": "CPU budget overrides: " + ", ".join(f"{m} {o}" for m, o in BUDGET.items())}
+    budget = {} if arguments.full_budget else BUDGET
+    note = ("CPU budget overrides: " + ", ".join(f"{m} {o}" for m, o in budget.items())) if budget else \
+        "no budget overrides (every method at its registered settings)"
+    meta = {"budget": budget, "n_designs": arguments.n_designs, "started": time.strftime("%Y-%m-%d %H:%M UTC"),
+            "note": note}
     for seed in arguments.seeds:
         for name, built in tasks.items():
             for method in arguments.methods:
-                table = optimize(built, configured(method), n_designs=arguments.n_designs, seed=seed)
+                table = optimize(built, configured(method, budget), n_designs=arguments.n_designs, seed=seed)
                 scores = table.columns["normalised_score"]
                 runs.append({"task": name, "method": method, "seed": seed, "p100": float(scores.max()),
                              "p50": float(np.median(scores)), "seconds": float(table.columns["seconds"][0]),
