@@ -218,7 +218,7 @@ def guidance(args: argparse.Namespace) -> dict[str, Any]:
     from designer.models.gumbel_flow.data import load_set
     from designer.models.gumbel_flow.sample import load_shipped
 
-    sets = {"peptide": ("amp", 50), "dna": ("sortseq", 75), "protein": ("uniprot", 128)}
+    sets = {"peptide": ("amp", 50), "dna": ("sortseq", 75), "protein": ("uniprotkb", 128)}
     table: dict[str, Any] = {}
     distribution: dict[str, Any] = {}
     for which in args.models:

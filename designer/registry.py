@@ -107,7 +107,7 @@ _MODELS: dict[str, ModelEntry] = {
                    "designer.models.gumbel_flow.sample:load_dna",
                    "designer.models.gumbel_flow:checkpoints/gumbel_flow_dna.json"),
         ModelEntry("gumbel-flow-protein", "sequence",
-                   "Gumbel-Softmax flow matching on UniProt proteins <= 128 aa; STGFlow guide: hydropathy",
+                   "Gumbel-Softmax flow matching on UniProtKB proteins <= 128 aa; STGFlow guide: hydropathy",
                    "designer.models.gumbel_flow.sample:load_protein",
                    "designer.models.gumbel_flow:checkpoints/gumbel_flow_protein.json"),
     )

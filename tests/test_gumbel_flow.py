@@ -202,3 +202,19 @@ def test_incomplete_checkpoint_is_one_clear_error(tmp_path: Path) -> None:
     save_payload({"format": CHECKPOINT_FORMAT, "alphabet": "dna"}, path)  # no weights, no guide
     with pytest.raises(DesignerError, match="incomplete or does not match"):
         load(path)
+
+
+def test_protein_set_from_debian_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+
+    from designer.models.gumbel_flow import data
+
+    monkeypatch.setattr(data, "MMSEQS_EXAMPLE_DB", tmp_path / "absent.fasta.gz")
+    with pytest.raises(DesignerError, match="apt-get install mmseqs2-examples"):
+        data.load_set("uniprotkb")
+    fasta = tmp_path / "DB.fasta.gz"
+    with gzip.open(fasta, "wt") as handle:  # a long entry, one with a non-standard letter, two kept
+        handle.write(">a\nMKV\nLLA\n>b\n" + "A" * 200 + "\n>c\nMKXL\n>d\nWYC\n")
+    monkeypatch.setattr(data, "MMSEQS_EXAMPLE_DB", fasta)
+    kept = data.load_set("uniprotkb", max_len=128)
+    assert kept.sequences == ["MKVLLA", "WYC"] and kept.alphabet == "protein" and len(kept.split) == 2

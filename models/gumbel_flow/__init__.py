@@ -6,7 +6,8 @@ steps, and steered at inference time by classifiers trained on clean one-hot seq
 
 - ``flow.py``: interpolant, temperature schedule, velocity field, Euler sampler, STGFlow guidance
 - ``model.py``: the denoiser (transformer) and the guide networks (CNN classifier / regressor)
-- ``data.py``: the shipped data sets (modlamp peptides, mavenn sort-seq DNA, UniProt proteins)
+- ``data.py``: the shipped data sets (modlamp peptides, mavenn sort-seq DNA, UniProtKB proteins from
+  Debian mmseqs2-examples)
 - ``lightning.py``: training modules; ``train.py``: training from ``configs/gumbel_flow_*.toml``
 - ``sample.py``: :class:`GumbelFlowGenerator`, checkpoints, the registry loaders
 """

@@ -6,6 +6,8 @@
 - ``sortseq``: lac promoter library sort-seq MPRA (mavenn ``sortseq_data.csv.gz``, Kinney 2010);
   activity = mean expression bin weighted by read counts
 - ``uniprot``: the UniProt (non-AMP) proteins of modlamp ``AMPvsUniProt.csv`` (label 0), <= 128 aa
+- ``uniprotkb``: the 20,000 UniProtKB entries (mostly TrEMBL, all kingdoms and viruses) of the example
+  database in Debian's ``mmseqs2-examples`` package (``DB.fasta.gz``); no label
 """
 
 from __future__ import annotations
@@ -56,6 +58,22 @@ def _modlamp(filename: str) -> tuple[list[str], np.ndarray]:
     return [s for s, k in zip(sequences, keep, strict=True) if k], table[1].to_numpy(float)[keep]
 
 
+MMSEQS_EXAMPLE_DB = Path("/usr/share/doc/mmseqs2/example-data/DB.fasta.gz")
+
+
+def _uniprotkb() -> list[str]:
+    import gzip
+
+    from Bio import SeqIO
+
+    if not MMSEQS_EXAMPLE_DB.exists():
+        raise DesignerError(f"{MMSEQS_EXAMPLE_DB} is missing: install Debian's mmseqs2-examples package "
+                            "(apt-get install mmseqs2-examples), which ships the UniProtKB training set")
+    with gzip.open(MMSEQS_EXAMPLE_DB, "rt") as handle:
+        sequences = [str(record.seq).upper() for record in SeqIO.parse(handle, "fasta")]
+    return [s for s in sequences if not sequence_problem(s, "protein")]
+
+
 def load_set(name: str, max_len: int = 128, seed: int = 0) -> SequenceSet:
     """One of the data sets named in the module docstring, filtered to lengths <= ``max_len``."""
     if name in ("amp", "amp_tm", "uniprot"):
@@ -63,6 +81,10 @@ def load_set(name: str, max_len: int = 128, seed: int = 0) -> SequenceSet:
         if name == "uniprot":
             keep = values == 0
             sequences, values = [s for s, k in zip(sequences, keep, strict=True) if k], values[keep]
+        alphabet = "protein"
+    elif name == "uniprotkb":
+        sequences = _uniprotkb()
+        values = np.full(len(sequences), np.nan)
         alphabet = "protein"
     elif name == "sortseq":
         import pandas as pd
@@ -73,7 +95,7 @@ def load_set(name: str, max_len: int = 128, seed: int = 0) -> SequenceSet:
         values = (counts * np.arange(10)).sum(1) / counts.sum(1)
         alphabet = "dna"
     else:
-        raise DesignerError(f"unknown data set {name!r} (amp, amp_tm, sortseq, uniprot)")
+        raise DesignerError(f"unknown data set {name!r} (amp, amp_tm, sortseq, uniprot, uniprotkb)")
     keep = np.array([len(s) <= max_len for s in sequences])
     sequences = [s for s, k in zip(sequences, keep, strict=True) if k]
     return SequenceSet(sequences, np.asarray(values)[keep], _split(len(sequences), seed), alphabet)

@@ -184,5 +184,5 @@ def load_dna() -> GumbelFlowGenerator:
 
 
 def load_protein() -> GumbelFlowGenerator:
-    """UniProt proteins (<= 128 aa)."""
+    """UniProtKB proteins (<= 128 aa, Debian mmseqs2-examples) guided by the hydropathy regressor."""
     return load_shipped("protein")
