@@ -218,14 +218,16 @@ def guidance(args: argparse.Namespace) -> dict[str, Any]:
     from designer.models.gumbel_flow.data import load_set
     from designer.models.gumbel_flow.sample import load_shipped
 
-    sets = {"peptide": ("amp", 50), "dna": ("sortseq", 75), "protein": ("uniprotkb", 128)}
     table: dict[str, Any] = {}
     distribution: dict[str, Any] = {}
     for which in args.models:
         gen = load_shipped(which)
         guide = gen.guide
-        data = load_set(sets[which][0], sets[which][1], seed=0)
-        flow_rows = (data.values == 1) if which == "peptide" else np.ones(len(data.sequences), bool)
+        # the data set, length limit, split seed and flow subset the checkpoint was trained with (its card)
+        trained = gen.card["config"]
+        data = load_set(trained["data"]["set"], int(trained["data"]["max_len"]), seed=int(trained.get("seed", 0)))
+        flow_rows = (data.values == 1) if trained["data"].get("flow_on", "all") != "all" \
+            else np.ones(len(data.sequences), bool)
         train = {s for s, r, sp in zip(data.sequences, flow_rows, data.split, strict=True) if r and sp != 2}
         held = [s for s, r, sp in zip(data.sequences, flow_rows, data.split, strict=True) if r and sp == 2]
         train_list = [s for s, r, sp in zip(data.sequences, flow_rows, data.split, strict=True) if r and sp == 0]
