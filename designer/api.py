@@ -61,20 +61,42 @@ def filter(candidates: CandidatesLike, rules: Sequence[str], *, kind: str | None
     return kept
 
 
-def generate(target: Mapping[str, float | str | None] | None = None, *, model: str = "graph-dit",
-             n: int = 100, seed: int = 0, guidance: float = 2.0, batch_size: int = 256,
-             oracles: Sequence[str] | None = None, rules: Sequence[str] = (),
-             progress: bool = False) -> Candidates:
-    """Sample from a shipped model conditioned on ``target`` (e.g. ``{"qed": 0.9}``), then filter by
-    ``rules`` and score with ``oracles`` (default: the targeted properties)."""
-    from designer.filters import apply_rules
-    from designer.scoring import score as score_table
-    from designer.workflows.pipeline import generate as sample
+def generate(target: Mapping[str, float | str | None] | None = None, *, model: str | None = None,
+             n: int = 100, tolerance: Mapping[str, float | str] | str | None = None,
+             max_samples: int | None = None, seed: int = 0, guidance: float = 2.0, batch_size: int = 256,
+             oracles: Sequence[str] | None = None, rules: Sequence[str] | None = None,
+             options: Mapping[str, Any] | None = None, progress: bool = False) -> Candidates:
+    """``n`` candidates from a shipped model that pass ``rules`` (default valid, unique) and lie within
+    ``tolerance`` of every numeric ``target``, as scored by the real oracle.
 
-    table = sample(model, target, n=n, seed=seed, guidance=guidance, batch_size=batch_size, progress=progress)
-    table, _ = apply_rules(table, list(rules))
-    names = list(oracles) if oracles is not None else default_oracles(table, target or {})
-    return score_table(table, names)
+    The model samples in seeded rounds until ``n`` are delivered or ``max_samples`` (default 50 × n)
+    raw samples are drawn; on a shortfall the candidates found are returned with a
+    :class:`~designer.workflows.targets.TargetShortfall` warning. ``model`` None is the default
+    molecule model (see ``designer models``). The table's ``summary`` holds requested/delivered n,
+    samples drawn, raw validity, acceptance rate and the target MAE of raw and delivered samples.
+
+    >>> table = designer.generate({"qed": 0.9}, n=100, tolerance={"qed": 0.05}, seed=0)
+    >>> table.summary["delivered"], table.summary["target_mae_delivered"]
+    """
+    import warnings
+
+    from designer.workflows.targets import TargetShortfall
+    from designer.workflows.targets import generate as generate_to_target
+
+    result = generate_to_target(model, target, n=n, tolerance=tolerance, rules=rules, max_samples=max_samples,
+                                oracles=oracles, seed=seed, guidance=guidance, batch_size=batch_size,
+                                options=options, progress=progress)
+    if result.shortfall:
+        warnings.warn(shortfall_message(result.summary), TargetShortfall, stacklevel=2)
+    result.candidates.summary = result.summary
+    return result.candidates
+
+
+def shortfall_message(summary: Mapping[str, Any]) -> str:
+    """One line on a budget that ran out before n were delivered."""
+    return (f"the sample budget ran out: delivered {summary['delivered']} of {summary['requested']} after "
+            f"{summary['samples_drawn']} samples (acceptance rate {summary['acceptance_rate']:.4f}); raise "
+            f"max_samples or widen the tolerance")
 
 
 def design_sequences(backbones: CandidatesLike, *, per_backbone: int = 1, temperature: float = 0.1,
@@ -85,25 +107,6 @@ def design_sequences(backbones: CandidatesLike, *, per_backbone: int = 1, temper
 
     table = as_candidates(backbones, kind="backbone")
     return design(table, per_backbone=per_backbone, temperature=temperature, seed=seed)
-
-
-BACKBONE_CHECKS = ("helix", "strand", "coil", "rg", "ca_clashes", "ca_ca_bad")
-SEQUENCE_CHECKS = {"protein": ("length", "charge", "pi", "gravy", "instability"), "dna": ("length", "gc")}
-
-
-def default_oracles(table: Candidates, target: Mapping[str, Any]) -> list[str]:
-    """The oracles a generated table is scored with by default: each target that is a registered
-    oracle, for backbones the cheap structure checks (secondary structure, Rg, clashes) and for
-    sequences their basic properties (length, ProtParam charge/pI/GRAVY/instability, GC)."""
-    from designer.registry import oracle_specs
-
-    specs = oracle_specs()
-    names = [name for name in target if name in specs and specs[name].kind == table.kind]
-    if table.kind == "backbone":
-        names += [name for name in BACKBONE_CHECKS if name in specs]
-    if table.kind == "sequence":
-        names += [name for name in SEQUENCE_CHECKS.get(table.alphabet or "", ()) if name in specs and name not in names]
-    return names
 
 
 def run(config: str | Path | Mapping[str, Any], directory: str | Path | None = None, *,

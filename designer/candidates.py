@@ -69,6 +69,7 @@ class Candidates:
     reasons: list[str] = field(default_factory=list)
     alphabet: str | None = None
     objects: list[Any] | None = None
+    summary: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # how it was made
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

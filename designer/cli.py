@@ -147,16 +147,28 @@ def filter_command(
 @app.command()
 def generate(
     target: Annotated[list[str] | None, typer.Option(
-        "--target", help="Property to condition on, NAME or NAME=VALUE; repeat for several. A bare NAME asks "
-                         "for the model's default (for graph-dit: the 90th percentile of the training "
-                         "set, see `designer models`).")] = None,
-    model: Annotated[str, typer.Option(help="Model name (see `designer models`).")] = "graph-dit",
-    n: Annotated[int, typer.Option("-n", help="How many candidates to sample.")] = 100,
+        "--target", help="Property to hit, NAME or NAME=VALUE; repeat for several. A bare NAME asks for the "
+                         "model's default (e.g. the 90th percentile of the training set's QED); names, ranges "
+                         "and units per model: `designer models`.")] = None,
+    tolerance: Annotated[list[str] | None, typer.Option(
+        "--tolerance", help="Deliver only candidates within NAME=VALUE of the target, as scored by the real "
+                            "oracle; repeat per property, or 'default' for the per-property defaults in "
+                            "`designer models`.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name (see `designer models`). Default: char-rnn, "
+                                                   "the most delivered on-target molecules per second in "
+                                                   "the target benchmark.")] = None,
+    n: Annotated[int, typer.Option("-n", help="How many candidates to deliver (valid, unique, on target).")] = 100,
+    max_samples: Annotated[int | None, typer.Option(help="Raw samples the model may draw before giving up "
+                                                         "(default 50 x n); a shortfall exits with code 3.")]
+    = None,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same candidates.")] = 0,
     guidance: Annotated[float, typer.Option(help="Guidance scale (classifier-free for graph-dit; 0 = "
                                                  "unconditional).")] = 2.0,
     batch_size: Annotated[int, typer.Option(help="Samples per batch.")] = 256,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help=".sdf, .csv, .smi or .fasta.")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help=".sdf, .csv, .smi or .fasta (a "
+                                                                         "summary .json is written beside "
+                                                                         "it), or a folder for backbones.")]
+    = None,
     oracle: Annotated[list[str] | None, typer.Option("--oracle", help="Extra oracles to score with.")] = None,
     rule: Annotated[list[str] | None, typer.Option("--rule", help="Filter rules (default: valid, unique).")]
     = None,
@@ -164,34 +176,56 @@ def generate(
                                                     "LOW:HIGH sampled uniformly (seeded).")] = None,
     top: Annotated[int, typer.Option(help="Rows to show in the terminal.")] = 10,
 ) -> None:
-    """Sample candidates from a shipped model, conditioned on property targets, then filter, score, export.
+    """Deliver n candidates from a shipped model: sample in rounds, filter, score with the real
+    oracles, keep what is within tolerance of the targets, export.
 
     Examples:
-      designer generate --target qed -n 100
-      designer generate --target qed=0.7 --target sa=2.5 --target logp=3 -n 500 -o out.sdf
+      designer generate --target qed=0.9 --tolerance qed=0.05 -n 100 -o qed.sdf
+      designer generate --target logp=4 --target mw=330 --tolerance logp=0.5 --tolerance mw=15 -n 100
+      designer generate --model graph-dit --target qed=0.7 --target sa=2.5 --tolerance default -n 50
       designer generate --model foldingdiff --length 60:120 -n 10 --seed 0 -o backbones/
     """
+    import json
+
     from designer import api
-    from designer.filters import apply_rules
-    from designer.scoring import score as score_table
-    from designer.workflows.pipeline import generate as sample
-    from designer.workflows.pipeline import generation_report, rank
+    from designer.workflows.targets import closing_line, parse_tolerances
+    from designer.workflows.targets import generate as generate_to_target
 
     targets = _parse_targets(target or [])
-    options = {"lengths": _parse_lengths(length, n, seed)} if length is not None else None
-    raw = sample(model, targets, n=n, seed=seed, guidance=guidance, batch_size=batch_size, progress=True,
-                 options=options)
-    kept, _ = apply_rules(raw, list(rule) if rule is not None else ["valid", "unique"])
-    oracles = list(dict.fromkeys([*api.default_oracles(kept, targets), *(oracle or [])]))
-    score_table(kept, oracles)
-    kept = rank(kept, oracles[0] if oracles else None)
+    tolerances = parse_tolerances(tolerance) if tolerance else None
+    if n <= 0:
+        raise DesignerError(f"-n must be a positive number of candidates (got {n})")
     if output is not None:
+        _check_output(output)
+    options = {"lengths": _parse_lengths(length, n, seed)} if length is not None else None
+    result = generate_to_target(model, targets, n=n, tolerance=tolerances, rules=rule, max_samples=max_samples,
+                                oracles=oracle, seed=seed, guidance=guidance, batch_size=batch_size,
+                                options=options, progress=True)
+    kept = result.candidates
+    if output is not None and len(kept):
         api.write(kept, output)
         if kept.kind == "backbone" and output.suffix.lower() != ".pdb":
             api.write(kept, output / "checks.csv")  # the per-structure checks beside the PDB files
-    _show_table(kept, top, f"{model}: top {min(top, len(kept))} of {len(kept)}")
-    report = generation_report(raw, kept, model)
-    typer.echo(report + (f" -> {output}" if output else ""))
+    if output is not None:
+        summary_path = output / "summary.json" if output.suffix == "" else output.with_suffix(".summary.json")
+        summary_path.parent.mkdir(parents=True, exist_ok=True)
+        summary_path.write_text(json.dumps(result.summary, indent=1) + "\n")
+    _show_table(kept, top, f"{result.summary['model']}: top {min(top, len(kept))} of {len(kept)}")
+    typer.echo(closing_line(result.summary) + (f" -> {output}" if output else ""))
+    if result.shortfall:
+        typer.echo(f"warning: {api.shortfall_message(result.summary)}"
+                   + (f"; the {len(kept)} found are in {output}" if output is not None and len(kept) else ""),
+                   err=True)
+        raise typer.Exit(3)
+
+
+def _check_output(output: Path) -> None:
+    """Fail before any sampling when the output cannot be written (a file where a folder must be)."""
+    for parent in [output, *output.parents]:
+        if parent.exists():
+            if parent != output and not parent.is_dir():
+                raise DesignerError(f"cannot write {output}: {parent} is a file, not a folder")
+            break
 
 
 def _parse_lengths(text: str, n: int, seed: int) -> list[int]:

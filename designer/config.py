@@ -31,14 +31,24 @@ class InputStep(Strict):
     column: str | None = None
 
 
-class GenerateStep(Strict):
-    """Candidates from a registered generative model."""
+def _default_molecule_model() -> str:
+    from designer.registry import default_model
 
-    model: str = "graph-dit"
+    return default_model("molecule")
+
+
+class GenerateStep(Strict):
+    """Candidates from a registered generative model, delivered by the target loop: ``n`` candidates
+    that pass the rules and, with ``tolerance``, lie within it of every numeric target (as scored by
+    the real oracle), drawing at most ``max_samples`` raw samples (default 50 × n)."""
+
+    model: str = Field(default_factory=_default_molecule_model)
     n: int = Field(100, gt=0)
     seed: int = 0
     guidance: float = Field(2.0, ge=0)
     targets: dict[str, float | str | None] = Field(default_factory=dict)
+    tolerance: dict[str, float] | Literal["default"] | None = None
+    max_samples: int | None = Field(None, gt=0)
     batch_size: int = Field(256, gt=0)
     options: dict[str, Any] = Field(default_factory=dict, description="model-specific sampling keywords")
 

@@ -12,6 +12,19 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from designer.errors import DesignerError, UnknownNameError
 
+DEFAULT_TOLERANCES = {  # |achieved − target| that counts as on target, per property (see `designer models`)
+    "qed": 0.05, "sa": 0.3, "logp": 0.5, "mw": 15.0,  # RDKit oracles, MOSES-like molecules
+    "amp": 0.1, "dna_activity": 0.5, "hydropathy": 0.2,  # learned sequence oracles
+}
+UNITS = {"mw": "g/mol", "dna_activity": "expression bin"}
+PROPERTY_DESCRIPTIONS = {  # molecule properties shared by the MOSES models
+    "qed": "quantitative estimate of drug-likeness (RDKit QED), 0–1",
+    "sa": "synthetic accessibility (Ertl & Schuffenhauer), 1 easy – 10 hard",
+    "logp": "Crippen logP",
+    "mw": "molecular weight, g/mol",
+    "pains_free": "no PAINS substructure alert (RDKit FilterCatalog)",
+}
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -20,6 +33,8 @@ class Condition:
     ``numeric`` conditions accept a value in ``[low, high]`` (the training range); ``categorical``
     ones one of ``choices``. ``default`` is what a bare ``--target NAME`` asks for, and
     ``default_note`` says where it comes from (e.g. "90th percentile of the training set").
+    ``tolerance`` is what ``--tolerance default`` allows as |achieved − target| (None: the
+    per-property table :data:`DEFAULT_TOLERANCES`); ``unit`` is shown beside values.
     """
 
     name: str
@@ -30,11 +45,24 @@ class Condition:
     default: float | str | None = None
     default_note: str = ""
     description: str = ""
+    tolerance: float | None = None
+    unit: str = ""  # "" means the table UNITS (or no unit)
 
     def describe(self) -> str:
         if self.kind == "numeric":
-            return f"{self.name} in [{self.low:g}, {self.high:g}]"
+            unit = self.unit or UNITS.get(self.name, "")
+            unit = f" {unit}" if unit else ""
+            return f"{self.name} in [{self.low:g}, {self.high:g}]{unit}"
         return f"{self.name} in {{{', '.join(self.choices)}}}"
+
+    def default_tolerance(self) -> float:
+        """The tolerance ``--tolerance default`` uses for this property."""
+        if self.tolerance is not None:
+            return self.tolerance
+        if self.name in DEFAULT_TOLERANCES:
+            return DEFAULT_TOLERANCES[self.name]
+        assert self.low is not None and self.high is not None
+        return round(0.05 * (self.high - self.low), 6)  # 5 % of the trained range
 
     def validate(self, value: float | str | None) -> float | str:
         """The value to condition on (``None`` means the default), or an error naming the range."""
@@ -65,7 +93,9 @@ class Generator(Protocol):
 
     ``kind`` is the candidate kind it makes ("molecule", "sequence" or "backbone");
     ``conditions`` the properties it can be conditioned on; ``card`` the model card's facts
-    (at least ``trained_on`` and ``metrics``), shown by ``designer models``.
+    (at least ``trained_on`` and ``metrics``), shown by ``designer models``. A generator may set
+    ``conditioning = "selection"`` when it ignores targets while sampling (an unconditional model):
+    the target loop then meets targets by selection alone and applies the default tolerances.
     """
 
     name: str

@@ -113,6 +113,14 @@ _MODELS: dict[str, ModelEntry] = {
     )
 }
 _loaded: set[str] = set()
+# The model `designer generate` uses when none is named: the one with the most delivered on-target
+# molecules per second in benchmarks/results/targets.md (tests/test_targets.py checks the two agree).
+DEFAULT_MODELS = {"molecule": "char-rnn"}
+
+
+def default_model(kind: str = "molecule") -> str:
+    """The default generative model for candidates of ``kind`` (chosen by the target benchmark)."""
+    return DEFAULT_MODELS[kind]
 
 
 def register_oracle(name: str, kind: Kind, description: str, *, arg: str = "",

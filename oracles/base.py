@@ -38,6 +38,7 @@ class Oracle(ABC):
     unit: str = ""
     description: str = ""
     uses_processes: bool = False  # runs its own worker processes: do not score it inside a pool
+    learned: bool = False  # a trained network's prediction, not a physical or rule-based computation
 
     @abstractmethod
     def score(self, candidates: Candidates) -> OracleResult:

@@ -37,6 +37,7 @@ class LearnedOracle(Oracle):
     """A shipped guide network scoring sequences of its alphabet (NaN + reason for others)."""
 
     kind = "sequence"
+    learned = True
 
     def __init__(self, name: str) -> None:
         self.checkpoint, self.alphabet, self.direction, self.low, self.high, self.description = LEARNED[name]

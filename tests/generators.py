@@ -8,8 +8,16 @@ from pathlib import Path
 from typing import ClassVar
 
 from designer.generators import Condition
+from designer.workflows.pipeline import SEED_STRIDE
 
-POOL = ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "Cn1c(=O)c2c(ncn2C)n(C)c1=O", "CCN", "C1CC", "CCCCCC"]
+
+def shard_of(seed: int) -> int:
+    """The campaign shard (or run chunk) a sampling seed belongs to: rounds of shard k use k·STRIDE + r."""
+    return seed // SEED_STRIDE
+
+POOL = ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "Cn1c(=O)c2c(ncn2C)n(C)c1=O", "CCN", "C1CC", "CCCCCC",
+        *(f"{'C' * k}O" for k in range(3, 31)), *(f"{'C' * k}N" for k in range(3, 31)),
+        *(f"c1ccccc1{'C' * k}O" for k in range(1, 21))]  # enough distinct molecules for exact-n tests
 
 
 class PoolGenerator:
@@ -27,21 +35,21 @@ class PoolGenerator:
 
 
 class DiesOnceGenerator(PoolGenerator):
-    """Kills its own worker process the first time it samples shard seed 2 (a marker file remembers)."""
+    """Kills its own worker process the first time it samples shard 2 (a marker file remembers)."""
 
     def sample(self, n, targets, *, guidance=1.0, seed=0, batch_size=256, progress=False):
         marker = Path(os.environ["DESIGNER_TEST_MARKER"])
-        if seed == 2 and not marker.exists():
+        if shard_of(seed) == 2 and not marker.exists():
             marker.write_text("died")
             os._exit(1)  # what the OOM killer or a SIGKILL looks like to Ray
         return super().sample(n, targets, guidance=guidance, seed=seed)
 
 
 class FailsOnShardGenerator(PoolGenerator):
-    """Raises on shard seed 1, every time: a shard that keeps failing."""
+    """Raises on shard 1, every time: a shard that keeps failing."""
 
     def sample(self, n, targets, *, guidance=1.0, seed=0, batch_size=256, progress=False):
-        if seed == 1:
+        if shard_of(seed) == 1:
             raise ValueError("this shard always fails")
         return super().sample(n, targets, guidance=guidance, seed=seed)
 

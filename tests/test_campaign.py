@@ -43,9 +43,10 @@ def test_local_campaign_end_to_end(tmp_path: Path, ray_local: Path) -> None:
                  guidance_grid=[1.0, 2.0])
     result = designer.campaign(cfg, tmp_path / "run")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["shards"] == 2 * 2 * 3 and summary["produced"] == 48 and not summary["failed_shards"]
+    assert summary["shards"] == 2 * 2 * 3 and not summary["failed_shards"]
     assert set(result.candidates.columns["variant"]) == {"low@1", "low@2", "high@1", "high@2"}
-    assert summary["kept"] == 48 - summary["invalid"]
+    assert summary["kept"] == 48 and summary["target"]["delivered"] == 48  # each shard delivers its size
+    assert summary["produced"] == summary["target"]["samples_drawn"] >= 48 + summary["invalid"]
     report = (tmp_path / "run" / "report.html").read_text()
     assert "Per variant" in report and "<svg" in report and "success_rate" in report
     again = designer.campaign(cfg, tmp_path / "run2")
@@ -71,7 +72,7 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path: Path, ray_l
     assert 3 <= finished_before < 10, "the campaign should have been killed part-way"
     result = designer.campaign(cfg, tmp_path / "run", resume=True)
     assert result.summary["resumed_shards"] == finished_before
-    assert result.summary["produced"] == 40
+    assert result.summary["kept"] == 40
     ids = result.candidates.ids
     assert len(ids) == len(set(ids)) == result.summary["kept"]
     reference = designer.campaign(cfg, tmp_path / "reference")
@@ -81,14 +82,14 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path: Path, ray_l
 def test_a_worker_killed_mid_shard_is_retried(tmp_path: Path, ray_local: Path) -> None:
     result = designer.campaign(config("dies_once"), tmp_path / "run")
     assert ray_local.exists(), "the worker should have died once"
-    assert result.summary["failed_shards"] == [] and result.summary["produced"] == 12
+    assert result.summary["failed_shards"] == [] and result.summary["kept"] == 12
 
 
 def test_a_failing_shard_is_reported_not_fatal(tmp_path: Path, ray_local: Path) -> None:
     result = designer.campaign(config("fails_on_shard"), tmp_path / "run")
     failed = result.summary["failed_shards"]
     assert len(failed) == 1 and failed[0]["shard"] == 1 and "this shard always fails" in failed[0]["error"]
-    assert result.summary["produced"] == 8  # the other two shards
+    assert result.summary["kept"] == 8  # the other two shards
     assert "this shard always fails" in (tmp_path / "run" / "report.html").read_text()
 
 

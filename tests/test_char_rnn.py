@@ -64,8 +64,9 @@ def test_same_seed_same_samples(trained: CharRNNGenerator) -> None:
     assert trained.sample_strings(16, seed=3) != trained.sample_strings(16, seed=4)
 
 
-def test_unconditional_model_rejects_targets(trained: CharRNNGenerator) -> None:
-    with pytest.raises(DesignerError, match="unconditional"):
+def test_unconditional_model_selects_only_for_its_card_targets(trained: CharRNNGenerator) -> None:
+    assert trained.conditioning == "selection"
+    with pytest.raises(DesignerError, match="cannot select for qed"):  # the tiny model's card names no targets
         trained.sample(2, {"qed": 0.9})
 
 

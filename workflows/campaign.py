@@ -27,7 +27,15 @@ from designer.candidates import Candidates
 from designer.config import CampaignConfig, dump_config
 from designer.errors import DesignerError
 from designer.store import RunStore
-from designer.workflows.pipeline import SEED_STRIDE, RunResult, finalize, finish_scores, process_chunk, validate
+from designer.workflows.pipeline import (
+    RunResult,
+    derive_seed,
+    finalize,
+    finish_scores,
+    generate_chunk,
+    process_chunk,
+    validate,
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ def plan_shards(config: CampaignConfig, input_rows: int | None = None) -> list[S
     for name, targets, guidance in arms:
         for start in range(0, step.n, size):
             index = len(shards)
-            shards.append(Shard(index, name, min(size, step.n - start), start, step.seed * SEED_STRIDE + index,
+            shards.append(Shard(index, name, min(size, step.n - start), start, derive_seed(step.seed, index),
                                 guidance, targets))
     return shards
 
@@ -87,15 +95,12 @@ class ShardWorker:
     def run(self, shard: Shard, rows: Candidates | None) -> tuple[Candidates, dict[str, Any]]:
         import ray
 
-        from designer.workflows.pipeline import generate
-
-        if rows is None:
-            step = self.config.generate
-            assert step is not None
-            rows = generate(step.model, shard.targets, n=shard.size, seed=shard.seed, guidance=shard.guidance,
-                            batch_size=step.batch_size, id_prefix=shard.variant, id_offset=shard.offset,
-                            options=step.options)
-        kept, meta = process_chunk(rows, self.config, skip_oracles=self.skip)
+        if rows is None:  # the target loop delivers the shard's candidates
+            kept, meta = generate_chunk(self.config, shard.size, shard.offset, seed=shard.seed,
+                                        targets=shard.targets, guidance=shard.guidance, id_prefix=shard.variant,
+                                        skip_oracles=self.skip)
+        else:
+            kept, meta = process_chunk(rows, self.config, skip_oracles=self.skip)
         kept.columns["variant"] = np.full(len(kept), shard.variant, dtype=object)
         meta.update(variant=shard.variant, node=ray.get_runtime_context().get_node_id(), pid=os.getpid())
         return kept, meta
@@ -172,13 +177,13 @@ def campaign(config: CampaignConfig, directory: str | Path, *, address: str | No
     """Run a campaign into ``directory`` on Ray (``address`` None: a local instance sized to the machine)."""
     started = time.perf_counter()
     validate(config)
-    if config.generate is not None and ":" not in config.generate.model:
-        from designer.generators import resolve_targets
-        from designer.workflows.pipeline import load_generator
+    step = config.generate
+    if step is not None and ":" not in step.model:
+        from designer.workflows.targets import check_request
 
-        conditions = load_generator(config.generate.model).conditions
         for variant in config.campaign.variants:
-            resolve_targets(conditions, variant.targets or {})
+            check_request(step.model, variant.targets if variant.targets is not None else step.targets,
+                          step.tolerance, n=step.n, max_samples=step.max_samples)
     store = RunStore(directory)
     store.start(dump_config(config), resume=resume)
     input_table = None

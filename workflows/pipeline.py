@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,12 @@ from designer.store import RunStore
 SEED_STRIDE = 1_000_003  # chunk i of a run samples with seed * SEED_STRIDE + i: disjoint and reproducible
 
 
+def derive_seed(seed: int, index: int) -> int:
+    """The seed of chunk (or round) ``index`` of a job seeded ``seed``: ``seed · SEED_STRIDE + index``,
+    folded into the 63 bits every sampler accepts (chunks of rounds nest this twice)."""
+    return (int(seed) * SEED_STRIDE + int(index)) % (1 << 63)
+
+
 def candidates_from_samples(kind: str, samples: list[Any], *, ids: list[str],
                             alphabet: str | None = None) -> Candidates:
     """Wrap a generator's raw samples (SMILES, sequences, backbone arrays) as a table."""
@@ -38,30 +44,6 @@ def candidates_from_samples(kind: str, samples: list[Any], *, ids: list[str],
     reasons = ["" if o is not None else "generation failed" for o in objects]
     return Candidates("backbone", ["G" * (len(o) if o is not None else 0) for o in objects], ids,
                       reasons=reasons, objects=objects)
-
-
-def generate(model: str = "graph-dit", targets: Mapping[str, float | str | None] | None = None, *,
-             n: int = 100, seed: int = 0, guidance: float = 2.0, batch_size: int = 256,
-             progress: bool = False, id_prefix: str | None = None, id_offset: int = 0,
-             options: Mapping[str, Any] | None = None) -> Candidates:
-    """Sample ``n`` candidates from a registered model, conditioned on ``targets``.
-
-    A target given as ``None`` takes the model's default (see ``designer models``). The table gets
-    ``target_<name>`` columns with the requested values. ``options`` are model-specific sampling
-    keywords (e.g. ``lengths`` for backbone models).
-    """
-    from designer.generators import resolve_targets
-
-    generator = load_generator(model)
-    resolved = resolve_targets(generator.conditions, dict(targets or {}))
-    samples = generator.sample(n, resolved, guidance=guidance, seed=seed, batch_size=batch_size,
-                               progress=progress, **dict(options or {}))
-    prefix = id_prefix or model
-    table = candidates_from_samples(generator.kind, samples, ids=[f"{prefix}-{id_offset + i + 1}" for i in range(n)],
-                                    alphabet=getattr(generator, "alphabet", None))
-    for name, value in resolved.items():
-        table.columns[f"target_{name}"] = np.full(n, value, dtype=float if isinstance(value, float) else object)
-    return table
 
 
 _generators: dict[str, Any] = {}
@@ -112,7 +94,7 @@ def summarize(candidates: Candidates, produced: int, invalid_reasons: Counter, r
     }
 
 
-def _reason_kind(reason: str) -> str:
+def reason_kind(reason: str) -> str:
     """A reason without its specifics, so the summary counts kinds of failure."""
     return reason.split("'")[0].split(":")[0].strip() or reason
 
@@ -127,26 +109,48 @@ class RunResult:
     exports: list[Path]
 
 
-def _chunk_source(config: RunConfig, base_dir: Path) -> tuple[int, Callable[[int], Candidates]]:
-    """How many chunks the source has and a function producing chunk i."""
+def _input_table(config: RunConfig, base_dir: Path) -> Candidates:
+    """The ``[input]`` file as a table (paths relative to the config's folder)."""
+    from designer.io import read
+
+    assert config.input is not None
+    path = Path(config.input.path)
+    path = path if path.is_absolute() else base_dir / path
+    return read(path, kind=config.input.kind, alphabet=config.input.alphabet, column=config.input.column)
+
+
+def chunk_count(config: RunConfig, rows: int | None) -> int:
+    """How many chunks a run has: over the input rows, or over the ``n`` candidates to deliver."""
     size = config.chunk_size
     if config.input is not None:
-        from designer.io import read
+        assert rows is not None
+        return max(1, -(-rows // size))
+    assert config.generate is not None
+    return -(-config.generate.n // size)
 
-        path = Path(config.input.path)
-        path = path if path.is_absolute() else base_dir / path
-        table = read(path, kind=config.input.kind, alphabet=config.input.alphabet, column=config.input.column)
-        count = max(1, -(-len(table) // size))
-        return count, lambda i: table.take(np.arange(i * size, min((i + 1) * size, len(table))))
+
+def generate_chunk(config: RunConfig, size: int, offset: int, *, seed: int,
+                   targets: Mapping[str, Any] | None = None, guidance: float | None = None,
+                   id_prefix: str | None = None, exclude: Collection[str] = (),
+                   skip_oracles: frozenset[str] = frozenset()) -> tuple[Candidates, dict[str, Any]]:
+    """One chunk (or campaign shard) of a ``[generate]`` workflow: the target loop delivers ``size``
+    candidates (its budget is this chunk's share of ``max_samples``), then they are scored."""
+    from designer.workflows.targets import BUDGET_FACTOR, sample_to_target
+
     step = config.generate
     assert step is not None
-    count = -(-step.n // size)
-
-    def sample(i: int) -> Candidates:
-        n = min(size, step.n - i * size)
-        return generate(step.model, step.targets, n=n, seed=step.seed * SEED_STRIDE + i,
-                        guidance=step.guidance, batch_size=step.batch_size, id_offset=i * size, options=step.options)
-    return count, sample
+    budget = -(-(step.max_samples or BUDGET_FACTOR * step.n) * size // step.n)
+    result = sample_to_target(step.model, step.targets if targets is None else targets, n=size,
+                              tolerance=step.tolerance, rules=config.filter.rules, max_samples=max(budget, size),
+                              seed=seed, guidance=step.guidance if guidance is None else guidance,
+                              batch_size=step.batch_size, options=step.options, exclude=exclude,
+                              id_prefix=id_prefix, id_offset=offset)
+    kept, meta = process_chunk(result.candidates, config, skip_oracles=skip_oracles)
+    counts = result.counts
+    meta.update(produced=counts.drawn, invalid=dict(counts.invalid), dropped=dict(counts.dropped),
+                target_counts=counts.to_json(), tolerance=result.summary["tolerance"],
+                learned_oracles=result.summary["learned_oracles"])
+    return kept, meta
 
 
 def process_chunk(chunk: Candidates, config: RunConfig, *, skip_oracles: frozenset[str] = frozenset()
@@ -157,7 +161,7 @@ def process_chunk(chunk: Candidates, config: RunConfig, *, skip_oracles: frozens
     oracles in their own remote tasks); the objective is then combined by :func:`finish_scores`.
     """
     produced = len(chunk)
-    invalid = Counter(_reason_kind(r) for r, ok in zip(chunk.reasons, chunk.valid, strict=True) if not ok)
+    invalid = Counter(reason_kind(r) for r, ok in zip(chunk.reasons, chunk.valid, strict=True) if not ok)
     kept, report = apply_rules(chunk, config.filter.rules)
     oracles = [name for name in config.score.oracles if name not in skip_oracles]
     score(kept, oracles, workers=config.score.workers,
@@ -177,11 +181,12 @@ def validate(config: RunConfig) -> None:
     from designer.scoring import resolve_oracles
 
     if config.generate is not None:
-        entry = model_entry(config.generate.model)
-        if ":" not in entry.name:  # a registered model: its conditions can be checked without loading it
-            from designer.generators import resolve_targets
+        step = config.generate
+        entry = model_entry(step.model)
+        if ":" not in entry.name:  # a registered model: its targets and tolerances can be checked now
+            from designer.workflows.targets import check_request
 
-            resolve_targets(load_generator(entry.name).conditions, config.generate.targets)
+            check_request(entry.name, step.targets, step.tolerance, n=step.n, max_samples=step.max_samples)
     for rule in config.filter.rules:
         parse_rule(rule)
     resolve_oracles(config.score.oracles)
@@ -190,15 +195,29 @@ def validate(config: RunConfig) -> None:
 def run(config: RunConfig, directory: str | Path, *, resume: bool = False, progress: bool = False,
         base_dir: str | Path = ".") -> RunResult:
     """Run a workflow into ``directory`` (``resume`` continues an interrupted run of the same config)."""
+    from designer.filters import canonical_keys
+
     started = time.perf_counter()
     validate(config)
     store = RunStore(directory)
     store.start(dump_config(config), resume=resume)
-    count, produce = _chunk_source(config, Path(base_dir))
+    table = _input_table(config, Path(base_dir)) if config.input is not None else None
+    count = chunk_count(config, len(table) if table is not None else None)
+    size = config.chunk_size
     done = store.done()
     todo = [i for i in range(count) if i not in done]
+    seen: set[str] = set()  # generated runs deliver n unique candidates across chunks, not per chunk
+    if config.generate is not None and "unique" in config.filter.rules and done:
+        stored, _ = store.read_chunks()
+        seen = {key for key in canonical_keys(stored) if key is not None} if stored is not None else set()
     for i in track(todo, len(todo), progress, f"{config.name}: {len(done)}/{count} chunks already done"):
-        kept, meta = process_chunk(produce(i), config)
+        if table is not None:
+            kept, meta = process_chunk(table.take(np.arange(i * size, min((i + 1) * size, len(table)))), config)
+        else:
+            assert config.generate is not None
+            kept, meta = generate_chunk(config, min(size, config.generate.n - i * size), i * size,
+                                        seed=derive_seed(config.generate.seed, i), exclude=seen)
+            seen.update(key for key in canonical_keys(kept) if key is not None)
         store.write_chunk(i, kept, meta)
     return finalize(config, store, started, {"chunks": count, "resumed_chunks": len(done)})
 
@@ -219,11 +238,26 @@ def finalize(config: RunConfig, store: RunStore, started: float, extra: Mapping[
     table = rank(table, config.export.sort_by or (config.score.objective.name if config.score.objective else None))
     produced = sum(h["produced"] for h in headers)
     exports = [_export(table, store.directory, fmt) for fmt in config.export.formats]
+    extra = {"name": config.name, **extra, "exports": [p.name for p in exports]}
+    if config.generate is not None:
+        extra["target"] = _run_target_summary(headers, table)
     summary = summarize(table, produced, invalid_total, FilterReport(produced, dict(dropped)),
-                        time.perf_counter() - started,
-                        {"name": config.name, **extra, "exports": [p.name for p in exports]})
+                        time.perf_counter() - started, extra)
     store.write_summary(summary)
     return RunResult(table, summary, store.directory, exports)
+
+
+def _run_target_summary(headers: list[dict[str, Any]], table: Candidates) -> dict[str, Any]:
+    """The target loop's summary over every chunk (or shard) of a generated run."""
+    from designer.workflows.targets import TargetCounts, target_summary
+
+    total = TargetCounts()
+    for header in headers:
+        if "target_counts" in header:
+            total.add(TargetCounts.from_json(header["target_counts"]))
+    total.delivered = len(table)  # after uniqueness across chunks / shards
+    first = next((h for h in headers if "tolerance" in h), {})
+    return target_summary(total, table, first.get("tolerance", {}), first.get("learned_oracles", []))
 
 
 def rank(candidates: Candidates, column: str | None) -> Candidates:
@@ -251,22 +285,3 @@ def _export(candidates: Candidates, directory: Path, fmt: str) -> Path:
     if fmt == "pdb":
         return write(candidates, directory / "backbones")
     return write(candidates, directory / f"candidates.{fmt}")
-
-
-
-def generation_report(raw: Candidates, kept: Candidates, model: str) -> str:
-    """One summary line: valid / unique / novel fractions of the raw samples, target MAE of the kept."""
-    from designer.filters import canonical_keys, reference_keys
-    from designer.registry import model_entry
-
-    n = len(raw)
-    keys = [k for k in canonical_keys(raw) if k is not None]
-    unique = set(keys)
-    parts = [f"valid {len(keys) / n:.3f}", f"unique {len(unique) / max(len(keys), 1):.3f}"]
-    reference = model_entry(model).card_facts().get("novelty_reference")
-    if reference and unique:
-        parts.append(f"novel {len(unique - reference_keys(reference)) / len(unique):.3f}")
-    errors = target_errors(kept)
-    if errors:
-        parts.append("mean |target - achieved| " + ", ".join(f"{k} {v:.3f}" for k, v in errors.items()))
-    return f"{n} sampled: " + "; ".join(parts)

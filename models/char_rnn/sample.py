@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from rdkit import Chem, RDLogger
 
 from designer.checkpoints import read_payload, save_payload
 from designer.errors import DesignerError
-from designer.generators import Condition
+from designer.generators import PROPERTY_DESCRIPTIONS, Condition
 from designer.models.char_rnn.model import CharRNN, CharRNNConfig, Vocabulary
 
 RDLogger.DisableLog("rdApp.*")
@@ -29,17 +30,27 @@ def save_checkpoint(path: str | Path, model: CharRNN, vocabulary: Vocabulary, me
 
 
 class CharRNNGenerator:
-    """An unconditional SMILES generator (no conditions, so ``guidance`` is ignored)."""
+    """An unconditional SMILES generator; ``guidance`` is ignored.
+
+    It conditions by selection only (``conditioning = "selection"``): ``conditions`` (the training
+    set's property ranges, from the model card) tell the target loop which targets it may select
+    for, and the sampler itself ignores them.
+    """
 
     kind = "molecule"
-    conditions: Mapping[str, Condition] = {}
+    conditioning = "selection"
 
     def __init__(self, model: CharRNN, vocabulary: Vocabulary, meta: Mapping[str, Any] | None = None,
-                 name: str = "char-rnn", max_length: int = 100) -> None:
+                 name: str = "char-rnn", max_length: int = 100,
+                 conditions: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.model = model.eval()
         self.vocabulary = vocabulary
         self.name = name
         self.max_length = max_length  # MOSES samples at most 100 tokens
+        self.conditions: dict[str, Condition] = {
+            key: Condition(key, "numeric", low=float(c["low"]), high=float(c["high"]), default=float(c["default"]),
+                           default_note=c["default_note"], description=PROPERTY_DESCRIPTIONS.get(key, ""))
+            for key, c in (conditions or {}).items()}
         meta = dict(meta or {})
         self.card: dict[str, Any] = {"trained_on": meta.get("trained_on", ""), "metrics": meta.get("metrics", {}),
                                      "command": meta.get("command", ""),
@@ -70,9 +81,13 @@ class CharRNNGenerator:
 
     def sample(self, n: int, targets: Mapping[str, float | str] | None = None, *, guidance: float = 1.0,
                seed: int = 0, batch_size: int = 256, progress: bool = False) -> list[str | None]:
-        """``n`` canonical SMILES, ``None`` where the sampled string is not a valid molecule."""
-        if targets:
-            raise DesignerError(f"char-rnn is unconditional; it cannot target {', '.join(targets)}")
+        """``n`` canonical SMILES, ``None`` where the sampled string is not a valid molecule.
+
+        ``targets`` do not change what is sampled: the target loop selects for them."""
+        unknown = sorted(set(targets or {}) - set(self.conditions))
+        if unknown:
+            raise DesignerError(f"{self.name} cannot select for {', '.join(unknown)} "
+                                f"(targets: {', '.join(self.conditions) or 'none'})")
         smiles: list[str | None] = []
         for text in self.sample_strings(n, seed=seed, batch_size=batch_size):
             mol = Chem.MolFromSmiles(text) if text else None
@@ -90,7 +105,13 @@ def load(path: str | Path, name: str = "char-rnn") -> CharRNNGenerator:
     except (KeyError, TypeError, RuntimeError) as error:
         raise DesignerError(f"CharRNN checkpoint {path} does not match the model: {str(error).splitlines()[0][:200]}"
                             ) from None
-    return CharRNNGenerator(model, Vocabulary(payload["tokens"]), payload.get("meta"), name=name)
+    card = path.with_suffix(".json")
+    try:  # the targets it may select for live in the model card beside the weights
+        conditions = json.loads(card.read_text()).get("conditions", {}) if card.exists() else {}
+    except (OSError, ValueError):
+        raise DesignerError(f"cannot read the model card {card}") from None
+    return CharRNNGenerator(model, Vocabulary(payload["tokens"]), payload.get("meta"), name=name,
+                            conditions=conditions)
 
 
 def load_default() -> CharRNNGenerator:

@@ -16,7 +16,7 @@ from rdkit import Chem, RDLogger
 
 from designer.checkpoints import read_payload, save_payload
 from designer.errors import DesignerError
-from designer.generators import Condition
+from designer.generators import PROPERTY_DESCRIPTIONS, Condition
 from designer.models.graph_dit.data import BOND_TYPES, CATEGORICAL_CONDITIONS, NUMERIC_CONDITIONS
 from designer.models.graph_dit.model import GraphDiT, GraphDiTConfig
 from designer.models.graph_dit.noise import GraphNoise
@@ -26,13 +26,6 @@ RDLogger.DisableLog("rdApp.*")
 CHECKPOINT_FORMAT = "designer.graph_dit/1"
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "graph_dit_moses.pt"
-DESCRIPTIONS = {
-    "qed": "quantitative estimate of drug-likeness (RDKit QED), 0–1",
-    "sa": "synthetic accessibility (Ertl & Schuffenhauer), 1 easy – 10 hard",
-    "logp": "Crippen logP",
-    "mw": "molecular weight, g/mol",
-    "pains_free": "no PAINS substructure alert (RDKit FilterCatalog)",
-}
 # Usual valences for the reference's decoding rule: an N, O or S one bond over it becomes a cation.
 VALENCE = {"N": 3, "O": 2}
 
@@ -95,12 +88,12 @@ class GraphDiTGenerator:
             c = self.meta["conditions"][name_]
             self.conditions[name_] = Condition(name_, "numeric", low=float(c["low"]), high=float(c["high"]),
                                                default=float(c["default"]), default_note=c["default_note"],
-                                               description=DESCRIPTIONS.get(name_, ""))
+                                               description=PROPERTY_DESCRIPTIONS.get(name_, ""))
         for name_ in self.categorical_names:
             c = self.meta["conditions"][name_]
             self.conditions[name_] = Condition(name_, "categorical", choices=tuple(c["trained_choices"]),
                                                default=c["default"], default_note=c["default_note"],
-                                               description=DESCRIPTIONS.get(name_, ""))
+                                               description=PROPERTY_DESCRIPTIONS.get(name_, ""))
         self.card: dict[str, Any] = {"trained_on": self.meta.get("trained_on", ""),
                                      "metrics": dict(self.meta.get("metrics", {})),
                                      "command": self.meta.get("command", ""),
