@@ -193,6 +193,8 @@ def generate(
 
     targets = _parse_targets(target or [])
     tolerances = parse_tolerances(tolerance) if tolerance else None
+    if tolerances and not targets:
+        raise DesignerError("--tolerance needs at least one --target to be within tolerance of")
     if n <= 0:
         raise DesignerError(f"-n must be a positive number of candidates (got {n})")
     if output is not None:
