@@ -68,8 +68,8 @@ def draw_targets(models: list[str], n: int, seed: int) -> tuple[dict[str, np.nda
             inside &= (values[:, k] >= c.low) & (values[:, k] <= c.high)
     pool = values[inside]
     targets = {setting: pool[rng.choice(len(pool), size=n, replace=False)] for setting in SETTINGS}
-    return targets, {"source": "MOSES test split (molsets wheel)", "rows_scored": int(len(rows)),
-                     "inside_every_range": int(len(pool)), "seed": seed}
+    return targets, {"source": "MOSES test split (molsets wheel)", "rows_scored": len(rows),
+                     "inside_every_range": len(pool), "seed": seed}
 
 
 def mae(requested: np.ndarray, got: np.ndarray) -> float:
@@ -104,12 +104,11 @@ def evaluate_model(model: str, targets: dict[str, np.ndarray], args: argparse.Na
 
     uncond, uncond_s = sample({}, args.seed + 1)
     base = rdkit_properties(uncond)
+    unconditional = {"valid": float(np.isfinite(base).all(axis=1).mean()), "mol_per_s": n / uncond_s,
+                     "mean": {p: float(np.nanmean(base[:, k])) for k, p in enumerate(PROPS)}}
     report: dict[str, Any] = {"model": model, "conditioning": "selection only" if selection else "model",
                               "tolerance": tolerance, "guidance": args.guidance, "n": n,
-                              "unconditional": {"valid": float(np.isfinite(base).all(axis=1).mean()),
-                                                "mol_per_s": n / uncond_s,
-                                                "mean": {p: float(np.nanmean(base[:, k])) for k, p in enumerate(PROPS)}},
-                              "settings": {}}
+                              "unconditional": unconditional, "settings": {}}
     for i, (setting, names) in enumerate(SETTINGS.items()):
         columns = [PROPS.index(p) for p in names]
         requested = targets[setting][:, columns]

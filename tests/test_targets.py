@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import tomllib
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +73,8 @@ def test_cli_shortfall_exits_3_and_writes_the_file(tmp_path: Path, pool_model: s
                                      "--tolerance", "qed=0.05", "-n", "50", "--max-samples", "60", "-o", str(out))
     assert code == 3 and "pool: delivered" in stdout and "of 50" in stdout
     warning = err.strip().splitlines()[-1]  # after the table of what was found
-    assert err.count("warning:") == 1 and warning.startswith("warning: the sample budget ran out") and str(out) in warning
+    assert err.count("warning:") == 1 and warning.startswith("warning: the sample budget ran out")
+    assert str(out) in warning
     written = designer.read(out)
     summary = json.loads((tmp_path / "found.summary.json").read_text())
     assert 0 < len(written) == summary["delivered"] < 50 and summary["samples_drawn"] == 60
