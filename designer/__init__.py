@@ -1,7 +1,10 @@
 """designer: generative models, property oracles and workflows for molecules and sequences.
 
-The API functions (``score``, ``filter``, ``generate``, ``run``, ``read``, ``write``) load on first use,
-so ``import designer`` and ``designer --help`` stay fast.
+The API functions load on first use, so ``import designer`` and ``designer --help`` stay fast:
+``generate`` (n on-target candidates), ``score``, ``filter``, ``optimize``, ``run``, ``campaign``,
+``read``, ``write``, ``as_candidates``, ``design_sequences``, ``models`` and ``oracles``.
+They take what a notebook holds (lists of SMILES or RDKit molecules, pandas Series and DataFrames);
+``help(designer.generate)`` and the others show an example each.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = {"score", "filter", "generate", "run", "campaign", "read", "write", "as_candidates", "design_sequences"}
+_API = {"score", "filter", "generate", "optimize", "run", "campaign", "read", "write", "as_candidates",
+        "design_sequences", "models", "oracles"}
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from designer.candidates import Candidates
+from designer.errors import DesignerError
 from designer.io import read, write
 
 if TYPE_CHECKING:
@@ -19,45 +22,143 @@ if TYPE_CHECKING:
     from designer.oracles.desirability import Objective
     from designer.workflows.pipeline import RunResult
 
-CandidatesLike = Candidates | Sequence[str] | str | Path
+CandidatesLike = Any  # a Candidates table, a path, a SMILES/sequence string, a list, a pandas Series or DataFrame
 
 
-def as_candidates(candidates: CandidatesLike, *, kind: str | None = None,
-                  alphabet: str | None = None) -> Candidates:
-    """A table from a table, a file path, or a list of SMILES (or sequences, with ``kind="sequence"``)."""
+def as_candidates(candidates: CandidatesLike, *, kind: str | None = None, alphabet: str | None = None,
+                  column: str | None = None) -> Candidates:
+    """A table from whatever a chemist holds.
+
+    - a :class:`Candidates` table (returned as it is) or a file path (read by its extension);
+    - one SMILES or sequence string, or a list of them, or of RDKit ``Mol`` objects (``None`` is kept
+      as an invalid entry);
+    - a pandas Series (its index becomes the ids) or a DataFrame: the SMILES/sequence column is
+      ``column`` or the first of ``smiles``/``sequence``/``seq`` (any case), else an RDKit Mol column
+      as ``PandasTools`` makes it (``ROMol``); an ``id`` column (or a non-default index) gives the ids,
+      and every other column is carried through.
+
+    Sequences need ``kind="sequence"`` or an ``alphabet`` unless the column says ``sequence``.
+
+    >>> designer.as_candidates(pd.DataFrame({"smiles": ["CCO", "CCN"], "pic50": [6.1, 7.2]}))
+    <Candidates 2 molecules (0 invalid); pic50>
+    """
+    import importlib.util
+
+    from designer.io import FORMATS
+
     if isinstance(candidates, Candidates):
         return candidates
-    if isinstance(candidates, str | Path):
-        return read(candidates, kind=kind, alphabet=alphabet)
-    items = list(candidates)
+    if isinstance(candidates, Path):
+        return read(candidates, kind=kind, alphabet=alphabet, column=column)
+    if isinstance(candidates, str):
+        looks_like_file = Path(candidates).suffix.lower() in FORMATS or "/" in candidates
+        if looks_like_file or Path(candidates).exists():
+            return read(candidates, kind=kind, alphabet=alphabet, column=column)
+        return _from_items([candidates], [], kind, alphabet)
+    if importlib.util.find_spec("pandas") is not None:
+        import pandas as pd
+
+        if isinstance(candidates, pd.DataFrame):
+            return _from_frame(candidates, kind, alphabet, column)
+        if isinstance(candidates, pd.Series):
+            return _from_items(list(candidates), _index_ids(candidates.index), kind, alphabet)
+    if isinstance(candidates, Sequence | np.ndarray) and not isinstance(candidates, bytes):
+        return _from_items(list(candidates), [], kind, alphabet)
+    raise DesignerError(f"cannot make candidates from a {type(candidates).__name__}: give a list of SMILES or "
+                        "sequences, RDKit molecules, a pandas Series or DataFrame, a file path or a Candidates table")
+
+
+def _index_ids(index: Any) -> list[str]:
+    """A pandas index as ids, unless it is the default 0..n-1 range (then ids are numbered)."""
+    import pandas as pd
+
+    return [] if isinstance(index, pd.RangeIndex) else [str(i) for i in index]
+
+
+def _from_items(items: list[Any], ids: list[str], kind: str | None, alphabet: str | None) -> Candidates:
+    """A table from SMILES/sequence strings or RDKit molecules (``None``/NaN: an empty, invalid entry)."""
+    from rdkit import Chem
+
+    def missing(item: Any) -> bool:
+        return item is None or (isinstance(item, float) and np.isnan(item))
+
+    mols = [item for item in items if isinstance(item, Chem.Mol)]
+    odd = next((item for item in items if not missing(item) and not isinstance(item, str | Chem.Mol)), None)
+    if odd is not None:
+        raise DesignerError(f"cannot read {type(odd).__name__} {odd!r} as a candidate: expected SMILES or sequence "
+                            "strings or RDKit molecules")
+    if mols:
+        if len(mols) + sum(missing(i) for i in items) != len(items):
+            raise DesignerError("a mix of RDKit molecules and strings: give one or the other")
+        table = Candidates.from_smiles(["" if missing(m) else Chem.MolToSmiles(m) for m in items], ids)
+        table.objects = [None if missing(m) else Chem.Mol(m) for m in items]  # keep conformers and properties
+        return table
+    texts = ["" if missing(item) else item for item in items]
     if kind == "sequence" or alphabet is not None:
-        return Candidates.from_sequences(items, alphabet=alphabet)
-    return Candidates.from_smiles(items)
+        return Candidates.from_sequences(texts, ids, alphabet)
+    return Candidates.from_smiles(texts, ids)
 
 
-def score(candidates: CandidatesLike, oracles: Sequence[str | Oracle], *, workers: int = 1,
+def _from_frame(frame: Any, kind: str | None, alphabet: str | None, column: str | None) -> Candidates:
+    """A table from a DataFrame's structure column, carrying its other columns through."""
+    from rdkit import Chem
+
+    from designer.io import RESERVED
+
+    names = [str(c) for c in frame.columns]
+    if column is None:
+        column = next((c for c in names if c.lower() in ("smiles", "sequence", "seq")), None)
+    if column is None:
+        column = next((c for c in names if frame[c].map(lambda v: isinstance(v, Chem.Mol)).any()), None)
+    if column is None or column not in names:
+        wanted = f"no column {column!r}" if column else "no SMILES, sequence or RDKit Mol column"
+        raise DesignerError(f"DataFrame: {wanted} (columns: {', '.join(names)}); pass column=NAME")
+    if kind is None and column.lower() in ("sequence", "seq"):
+        kind = "sequence"
+    ids = [str(v) for v in frame["id"]] if "id" in names else _index_ids(frame.index)
+    table = _from_items(list(frame[column]), ids, kind, alphabet)
+    for name in names:
+        if name == column or name.lower() in RESERVED:
+            continue
+        values = frame[name].to_numpy()
+        if values.dtype.kind in "biuf":
+            table.columns[name] = values.astype(float)
+        elif not frame[name].map(lambda v: isinstance(v, Chem.Mol)).any():
+            table.columns[name] = values.astype(object)
+    return table
+
+
+def score(candidates: CandidatesLike, oracles: Sequence[str | Oracle], *, workers: int = 0,
           objective: Objective | Mapping[str, Any] | None = None, kind: str | None = None,
-          alphabet: str | None = None, progress: bool = False) -> Candidates:
+          alphabet: str | None = None, column: str | None = None, progress: bool = False) -> Candidates:
     """Score candidates with oracles (names like ``"qed"`` or ``"similarity=CCO"``); one column each.
 
+    ``candidates`` is anything :func:`as_candidates` takes (a DataFrame keeps its other columns).
+    ``workers`` processes score large tables (0, the default: all cores; 1: this process only).
     ``objective`` combines transformed oracle values into one ``score`` column, e.g.
     ``{"components": [{"oracle": "qed", "transform": "sigmoid", "low": 0.4, "high": 0.9}]}``.
+
+    >>> designer.score(["CCO", "c1ccccc1O"], oracles=["qed", "sa"]).to_pandas()
     """
     from designer.oracles.desirability import Objective
     from designer.scoring import score as score_table
 
     if isinstance(objective, Mapping):
         objective = Objective.model_validate(objective)
-    table = as_candidates(candidates, kind=kind, alphabet=alphabet)
+    table = as_candidates(candidates, kind=kind, alphabet=alphabet, column=column)
     return score_table(table, oracles, workers=workers, objective=objective, progress=progress)
 
 
 def filter(candidates: CandidatesLike, rules: Sequence[str], *, kind: str | None = None,
-           alphabet: str | None = None) -> Candidates:
-    """Keep the candidates that pass every rule (``"valid"``, ``"unique"``, ``"qed>=0.6"``, ...)."""
+           alphabet: str | None = None, column: str | None = None) -> Candidates:
+    """Keep the candidates that pass every rule (``"valid"``, ``"unique"``, ``"qed>=0.6"``, ...).
+
+    >>> designer.filter(["CCO", "OCC", "C1CC"], ["valid", "unique"]).items
+    ['CCO']
+    """
     from designer.filters import apply_rules
 
-    kept, _ = apply_rules(as_candidates(candidates, kind=kind, alphabet=alphabet), list(rules))
+    kept, _ = apply_rules(as_candidates(candidates, kind=kind, alphabet=alphabet, column=column), list(rules))
     return kept
 
 
@@ -97,6 +198,53 @@ def shortfall_message(summary: Mapping[str, Any]) -> str:
     return (f"the sample budget ran out: delivered {summary['delivered']} of {summary['requested']} after "
             f"{summary['samples_drawn']} samples (acceptance rate {summary['acceptance_rate']:.4f}); raise "
             f"max_samples or widen the tolerance")
+
+
+def optimize(task: str | None = None, *, data: str | Path | None = None, method: str = "bdi", n: int = 128,
+             seed: int = 0, sequence_column: str = "sequence", score_column: str = "score",
+             alphabet: str | None = None) -> Candidates:
+    """Offline model-based design (``designer optimize``): ``n`` designs proposed by ``method`` (bdi, bib,
+    grad-ascent, coms, ga, ...) from a built-in ``task`` or your own scored sequences in ``data``
+    (.csv or .fasta with one score per sequence). Built-in tasks add the hidden objective's score.
+
+    >>> designs = designer.optimize("tfbind8", method="bib", n=128, seed=0)
+    """
+    from designer.workflows.mbo.run import optimize as run_optimizer
+    from designer.workflows.mbo.tasks import task as builtin_task
+    from designer.workflows.mbo.tasks import user_task
+
+    if (task is None) == (data is None):
+        raise DesignerError("give exactly one of a built-in task name or data=FILE")
+    chosen = builtin_task(task) if task is not None else user_task(str(data), sequence_column, score_column, alphabet)
+    return run_optimizer(chosen, method, n_designs=n, seed=seed)
+
+
+def models() -> Any:
+    """The generative models as a pandas DataFrame: name, kind, description, training data, the
+    targets each takes (with ranges) and whether it is the default for its kind (``designer models``)."""
+    import pandas as pd
+
+    from designer.registry import DEFAULT_MODELS, model_entries
+    from designer.workflows.pipeline import load_generator
+
+    rows = []
+    for name, entry in model_entries().items():
+        conditions = load_generator(name).conditions
+        rows.append({"name": name, "kind": entry.kind, "description": entry.description,
+                     "trained_on": entry.card_facts().get("trained_on", ""),
+                     "targets": "; ".join(c.describe() for c in conditions.values()),
+                     "default": DEFAULT_MODELS.get(entry.kind) == name})
+    return pd.DataFrame(rows)
+
+
+def oracles() -> Any:
+    """The oracles as a pandas DataFrame: name, candidate kind, argument, description (``designer oracles``)."""
+    import pandas as pd
+
+    from designer.registry import oracle_specs
+
+    return pd.DataFrame([{"name": name, "kind": spec.kind, "argument": spec.arg, "description": spec.description}
+                         for name, spec in oracle_specs().items()])
 
 
 def design_sequences(backbones: CandidatesLike, *, per_backbone: int = 1, temperature: float = 0.1,
@@ -139,4 +287,5 @@ def campaign(config: str | Path | Mapping[str, Any], directory: str | Path | Non
     return run_campaign(parsed, directory, address=address, resume=resume, progress=progress, base_dir=base)
 
 
-__all__ = ["as_candidates", "campaign", "filter", "generate", "read", "run", "score", "write"]
+__all__ = ["as_candidates", "campaign", "design_sequences", "filter", "generate", "models", "optimize", "oracles",
+           "read", "run", "score", "write"]

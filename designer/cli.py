@@ -46,29 +46,51 @@ def _console():  # type: ignore[no-untyped-def]
     return Console(stderr=True)
 
 
+def format_value(value: object, integral: bool = False) -> str:
+    """A table cell: integers as integers, other numbers to 4 significant digits, NaN as "nan"."""
+    import numpy as np
+
+    if isinstance(value, float | np.floating | int | np.integer) and not isinstance(value, bool):
+        number = float(value)
+        if np.isnan(number):
+            return "nan"
+        return f"{number:.0f}" if integral else f"{number:.4g}"
+    return str(value)
+
+
 def _show_table(table, top: int, title: str) -> None:  # type: ignore[no-untyped-def]
-    """The first ``top`` rows as a rich table on stderr (stdout stays clean for pipes)."""
+    """The first ``top`` rows as a rich table on stderr (stdout stays clean for pipes).
+
+    Numbers are never cut: their columns are as wide as their widest cell, and the SMILES or
+    sequence column gives way (truncated with an ellipsis) when the terminal is narrow."""
     if top <= 0 or len(table) == 0:
         return
     import numpy as np
     from rich.table import Table
 
+    console = _console()
     view = Table(title=title, show_lines=False)
     names = list(table.columns)
     shown = range(min(top, len(table)))
-    view.add_column("id", no_wrap=True, min_width=min(18, max(len(table.ids[i]) for i in shown)))
+    cells: dict[str, list[str]] = {}
+    for name in names:
+        values = table.columns[name]
+        finite = values[np.isfinite(values)] if values.dtype != object else np.array([])
+        integral = values.dtype != object and len(finite) > 0 and bool(np.all(finite == np.round(finite)))
+        cells[name] = [format_value(values[i], integral) for i in shown]
+    id_width = min(18, max(len(table.ids[i]) for i in shown))
+    widths = {name: max(len(name) if len(name) <= 12 else 6, *(len(c) for c in cells[name])) for name in names}
+    room = console.width - id_width - sum(widths.values()) - 3 * (len(names) + 2) - 1  # what the item may take
+    view.add_column("id", no_wrap=True, min_width=id_width)
     backbone = table.kind == "backbone"  # an all-glycine residue string says nothing: show the length
     view.add_column("length" if backbone else table.item_label, overflow="ellipsis", no_wrap=True,
-                    max_width=36, justify="right" if backbone else "left")
-    for header in names:
-        view.add_column(header, justify="right", no_wrap=True, min_width=min(len(header), 10))
-    for i in shown:
-        cells = [table.ids[i], str(len(table.items[i])) if backbone else table.items[i]]
-        for name in names:
-            value = table.columns[name][i]
-            cells.append(f"{value:.3f}" if isinstance(value, float | np.floating) else str(value))
-        view.add_row(*cells)
-    _console().print(view)
+                    max_width=max(8, min(36, room)), justify="right" if backbone else "left")
+    for name in names:
+        view.add_column(name, justify="right", no_wrap=True, overflow="fold", min_width=widths[name])
+    for row, i in enumerate(shown):
+        view.add_row(table.ids[i], str(len(table.items[i])) if backbone else table.items[i],
+                     *(cells[name][row] for name in names))
+    console.print(view)
 
 
 def _parse_targets(targets: list[str]) -> dict[str, float | str | None]:
@@ -94,7 +116,8 @@ def score(
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write (.csv, .sdf, .fasta, .smi).")],
     oracle: Annotated[list[str], typer.Option("--oracle", help="Oracle name or NAME=ARG; repeat for more. "
                                                                 "See `designer oracles`.")],
-    workers: Annotated[int, typer.Option(help="Processes for the chemistry oracles (0 = all cores).")] = 1,
+    workers: Annotated[int, typer.Option(help="Processes for the chemistry oracles (0 = all cores, the "
+                                              "default; 1 = one process).")] = 0,
     alphabet: Annotated[str | None, typer.Option(help="Sequence alphabet: dna, rna or protein "
                                                       "(guessed when omitted).")] = None,
     column: Annotated[str | None, typer.Option(help="CSV column holding the SMILES or sequences.")] = None,
@@ -324,23 +347,21 @@ def optimize(
     import numpy as np
 
     from designer import api
-    from designer.workflows.mbo.run import optimize as run_optimizer
-    from designer.workflows.mbo.tasks import task as builtin_task
-    from designer.workflows.mbo.tasks import user_task
 
     if (task is None) == (data is None):
         raise DesignerError("give exactly one of --task NAME or --data FILE")
-    chosen = builtin_task(task) if task is not None else user_task(str(data), sequence_column, score_column, alphabet)
-    table = run_optimizer(chosen, method, n_designs=n_designs, seed=seed)
+    table = api.optimize(task, data=data, method=method, n=n_designs, seed=seed, sequence_column=sequence_column,
+                         score_column=score_column, alphabet=alphabet)
+    name = task or Path(str(data)).stem
     if output is not None:
         api.write(table, output)
-    _show_table(table, 5, f"{chosen.name}: {method}")
+    _show_table(table, 5, f"{name}: {method}")
     if "normalised_score" in table.columns:
         scores = table.columns["normalised_score"]
-        typer.echo(f"{len(table)} designs for {chosen.name} with {method}: normalised score 100th percentile "
+        typer.echo(f"{len(table)} designs for {name} with {method}: normalised score 100th percentile "
                    f"{scores.max():.3f}, 50th {np.median(scores):.3f}" + (f" -> {output}" if output else ""))
     else:
-        typer.echo(f"{len(table)} designs for {chosen.name} with {method}" + (f" -> {output}" if output else ""))
+        typer.echo(f"{len(table)} designs for {name} with {method}" + (f" -> {output}" if output else ""))
 
 
 @app.command("design-sequences")
@@ -386,22 +407,49 @@ def oracles() -> None:
 
 @app.command()
 def models() -> None:
-    """List the generative models with what each was trained on and its model-card metrics."""
-    from rich.table import Table
+    """List the generative models: what each was trained on, the targets it takes (range, unit, default
+    tolerance), its model-card metrics and its measured control in the target benchmark."""
+    from rich.markup import escape
 
-    from designer.registry import model_entries
+    from designer.registry import DEFAULT_MODELS, model_entries
+    from designer.workflows.pipeline import load_generator
 
-    view = Table(title="models")
-    for header in ("name", "kind", "description", "trained on", "card metrics"):
-        view.add_column(header, overflow="fold")
-    for name, entry in model_entries().items():
+    console = _stdout_console()
+    defaults = {name: kind for kind, name in DEFAULT_MODELS.items()}
+    for index, (name, entry) in enumerate(model_entries().items()):
         facts = entry.card_facts()
+        if index:
+            console.print()
+        default = f", default for {defaults[name]}s" if name in defaults else ""
+        console.print(f"[bold]{name}[/bold] ({entry.kind}{default}): {escape(entry.description)}")
+        if facts.get("trained_on"):
+            console.print(f"  trained on: {escape(str(facts['trained_on']))}")
+        try:
+            generator = load_generator(name)
+        except DesignerError as error:
+            console.print(f"  [red]cannot load: {escape(str(error))}[/red]")
+            continue
+        if generator.conditions:
+            how = " (by selection: sampled unconditionally, kept within tolerance)" \
+                if getattr(generator, "conditioning", "model") == "selection" else ""
+            console.print(f"  targets{how}:")
+            for condition in generator.conditions.values():
+                if condition.kind == "numeric":
+                    text = (f"{condition.describe()}, tolerance ±{condition.default_tolerance():g}, "
+                            f"default {condition.default:g} ({condition.default_note})")
+                else:
+                    text = f"{condition.describe()}, default {condition.default} ({condition.default_note})"
+                console.print(f"    {escape(text)}")
+        else:
+            console.print("  targets: none (unconditional)")
         metrics = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                             for k, v in facts.get("metrics", {}).items())
-        if not metrics:
-            metrics = "no metrics measured yet" if facts else "no checkpoint shipped"
-        view.add_row(name, entry.kind, entry.description, str(facts.get("trained_on", "")), metrics)
-    _stdout_console().print(view)
+        console.print(f"  card metrics: {metrics or ('no metrics measured yet' if facts else 'no card shipped')}")
+        bench = facts.get("target_benchmark")
+        if bench:
+            ratios = ", ".join(f"{k} {v:.2f}" for k, v in bench["mae_ratio"].items())
+            console.print(f"  target benchmark: {bench['delivered_per_s']:.2f} delivered on-target molecules/s; "
+                          f"MAE conditioned/unconditional {ratios} ({bench['source']})")
 
 
 @data_app.command("list")

@@ -59,7 +59,7 @@ class FilterStep(Strict):
 
 class ScoreStep(Strict):
     oracles: list[str] = Field(default_factory=list)
-    workers: int = 1
+    workers: int = Field(0, ge=0, description="scoring processes: 0 = all cores, 1 = in process")
     objective: Objective | None = None
 
 

@@ -83,7 +83,9 @@ def test_listings(monkeypatch, capsys) -> None:
     code, stdout, _ = designer_cli(monkeypatch, capsys, "oracles")
     assert code == 0 and "xtb_gap" in stdout and "similarity=<" in stdout
     code, stdout, _ = designer_cli(monkeypatch, capsys, "models")
-    assert code == 0 and "graph-dit" in stdout
+    assert code == 0 and "graph-dit" in stdout and "char-rnn (molecule, default for molecules)" in stdout
+    assert "mw in [250.346, 349.434] g/mol, tolerance ±15" in stdout  # targets, ranges, units, tolerances
+    assert "amp in [0, 1], tolerance ±0.1" in stdout
     code, stdout, _ = designer_cli(monkeypatch, capsys, "data", "list")
     assert code == 0 and "moses-train" in stdout and "qm9" in stdout
     code, stdout, _ = designer_cli(monkeypatch, capsys, "--version")
