@@ -14,7 +14,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = {"score", "filter", "generate", "optimize", "run", "campaign", "read", "write", "as_candidates",
-        "design_sequences", "models", "oracles"}
+        "design_sequences"}
+_CALLABLE_PACKAGES = {"models", "oracles"}  # subpackages that are also the listing functions
 
 
 def __getattr__(name: str) -> Any:
@@ -22,6 +23,10 @@ def __getattr__(name: str) -> Any:
         from designer import api
 
         return getattr(api, name)
+    if name in _CALLABLE_PACKAGES:
+        import importlib
+
+        return importlib.import_module(f"designer.{name}")
     if name == "Candidates":
         from designer.candidates import Candidates
 
@@ -30,4 +35,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_API, "Candidates"])
+    return sorted([*globals(), *_API, *_CALLABLE_PACKAGES, "Candidates"])

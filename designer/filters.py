@@ -137,6 +137,10 @@ def parse_rule(spec: str) -> Rule:
         compare = OPERATORS[op]
         return Rule(spec.replace(" ", ""), lambda c: compare(_oracle_values(c, oracle), threshold),
                     f"{oracle} {op} {threshold:g}")
+    loose = re.match(r"^\s*([A-Za-z_][\w\-]*(?:=[^<>=!]+)?)\s*(>=|<=|==|!=|>|<)\s*(.*)$", spec)
+    if loose:  # a comparison whose right-hand side is not a number
+        raise DesignerError(f"rule {spec!r}: {loose.group(3).strip()!r} is not a number (e.g. {loose.group(1)}"
+                            f"{loose.group(2)}0.6)")
     name, arg = split_spec(spec)
     specs = filter_specs()
     if name not in specs:

@@ -47,7 +47,8 @@ class LearnedOracle(Oracle):
         values = np.full(len(candidates), np.nan)
         reasons = list(candidates.reasons)
         if candidates.alphabet != self.alphabet:
-            reason = f"{self.name} scores {self.alphabet} sequences, not {candidates.alphabet}"
+            reason = (f"{self.name} scores {self.alphabet} sequences, not {candidates.alphabet}; if these are "
+                      f"{self.alphabet}, read them with --alphabet {self.alphabet} (alphabet={self.alphabet!r})")
             return OracleResult(values, [reason] * len(candidates))
         limit = _scorer(self.checkpoint).max_len
         rows = [i for i, s in enumerate(candidates.items) if not reasons[i]]

@@ -95,7 +95,8 @@ class AlphabetOracle(ItemOracle):
 
     def score(self, candidates: Candidates) -> OracleResult:
         if candidates.alphabet != self.alphabet:
-            reason = f"{self.name} scores {self.alphabet} sequences, not {candidates.alphabet}"
+            reason = (f"{self.name} scores {self.alphabet} sequences, not {candidates.alphabet}; if these are "
+                      f"{self.alphabet}, read them with --alphabet {self.alphabet} (alphabet={self.alphabet!r})")
             return OracleResult(np.full(len(candidates), np.nan), [reason] * len(candidates))
         return super().score(candidates)
 
