@@ -193,9 +193,9 @@ def generate(target: Mapping[str, float | str | None] | None = None, *, model: s
     return result.candidates
 
 
-def shortfall_message(summary: Mapping[str, Any]) -> str:
+def shortfall_message(summary: Mapping[str, Any], why: str = "the sample budget ran out") -> str:
     """One line on a budget that ran out before n were delivered."""
-    return (f"the sample budget ran out: delivered {summary['delivered']} of {summary['requested']} after "
+    return (f"{why}: delivered {summary['delivered']} of {summary['requested']} after "
             f"{summary['samples_drawn']} samples (acceptance rate {summary['acceptance_rate']:.4f}); raise "
             f"max_samples or widen the tolerance")
 

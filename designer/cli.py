@@ -289,6 +289,19 @@ def run(
     s = result.summary
     typer.echo(f"{s['produced']} produced, {s['invalid']} invalid, kept {s['kept']} "
                f"(dropped {s['dropped']}) -> {result.directory}")
+    _exit_on_shortfall(s)
+
+
+def _exit_on_shortfall(summary: dict) -> None:
+    """A generated run that delivered fewer than it was asked for: one warning line, exit code 3."""
+    target = summary.get("target")
+    if target and target["shortfall"]:
+        from designer.api import shortfall_message
+
+        why = "fewer delivered than requested (a chunk's share of the sample budget ran out, or duplicates " \
+              "across campaign shards were removed)"
+        typer.echo(f"warning: {shortfall_message(target, why)}; what was found is in the run directory", err=True)
+        raise typer.Exit(3)
 
 
 @app.command()
@@ -317,6 +330,7 @@ def campaign(
     result = api.campaign(config, out, address=address, resume=resume, progress=True)
     _show_table(result.candidates, 10, f"{result.summary['name']}: top of {len(result.candidates)}")
     typer.echo(campaign_summary_line(result))
+    _exit_on_shortfall(result.summary)
 
 
 @app.command()

@@ -256,8 +256,12 @@ def _run_target_summary(headers: list[dict[str, Any]], table: Candidates) -> dic
         if "target_counts" in header:
             total.add(TargetCounts.from_json(header["target_counts"]))
     total.delivered = len(table)  # after uniqueness across chunks / shards
-    first = next((h for h in headers if "tolerance" in h), {})
-    return target_summary(total, table, first.get("tolerance", {}), first.get("learned_oracles", []))
+    tolerances: dict[str, float] = {}  # campaign variants may target different properties
+    learned: set[str] = set()
+    for header in headers:
+        tolerances.update(header.get("tolerance", {}))
+        learned.update(header.get("learned_oracles", []))
+    return target_summary(total, table, tolerances, learned)
 
 
 def rank(candidates: Candidates, column: str | None) -> Candidates:
