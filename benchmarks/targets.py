@@ -61,7 +61,7 @@ def draw_targets(models: list[str], n: int, seed: int) -> tuple[dict[str, np.nda
     rows = rng.choice(len(test), size=min(len(test), 20 * n), replace=False)
     values = rdkit_properties([test[i] for i in rows])
     inside = np.isfinite(values).all(axis=1)
-    for model in models:
+    for model in {parse_variant(label)[0] for label in models}:
         conditions = load_generator(model).conditions
         for k, prop in enumerate(PROPS):
             c = conditions[prop]
@@ -83,14 +83,26 @@ def within(requested: np.ndarray, got: np.ndarray, tolerances: np.ndarray) -> fl
     return float(hit.mean())
 
 
-def evaluate_model(model: str, targets: dict[str, np.ndarray], args: argparse.Namespace) -> dict[str, Any]:
-    """Every number of the protocol for one model (run in its own process)."""
+def parse_variant(label: str) -> tuple[str, dict[str, Any]]:
+    """``"graph-dit[atom_count=marginal,steps=50]"`` → ("graph-dit", {"atom_count": "marginal", "steps": 50})."""
+    name, _, rest = label.partition("[")
+    options: dict[str, Any] = {}
+    for part in filter(None, rest.rstrip("]").split(",")):
+        key, _, value = part.partition("=")
+        options[key.strip()] = int(value) if value.strip().isdigit() else value.strip()
+    return name, options
+
+
+def evaluate_model(label: str, targets: dict[str, np.ndarray], args: argparse.Namespace) -> dict[str, Any]:
+    """Every number of the protocol for one model, or a model with sampling options such as
+    ``graph-dit[atom_count=marginal]`` (an ablation), run in its own process."""
     import torch
 
     from designer.workflows.pipeline import load_generator
     from designer.workflows.targets import sample_to_target
 
     torch.set_num_threads(args.threads)
+    model, options = parse_variant(label)
     generator = load_generator(model)
     selection = getattr(generator, "conditioning", "model") == "selection"
     tolerance = {p: generator.conditions[p].default_tolerance() for p in PROPS}
@@ -99,14 +111,15 @@ def evaluate_model(model: str, targets: dict[str, np.ndarray], args: argparse.Na
     def sample(per_sample: dict[str, np.ndarray], seed: int) -> tuple[list[str | None], float]:
         started = time.perf_counter()
         smiles = generator.sample(n, {} if selection else per_sample, guidance=args.guidance, seed=seed,
-                                  batch_size=args.batch_size)
+                                  batch_size=args.batch_size, **options)
         return smiles, time.perf_counter() - started
 
     uncond, uncond_s = sample({}, args.seed + 1)
     base = rdkit_properties(uncond)
     unconditional = {"valid": float(np.isfinite(base).all(axis=1).mean()), "mol_per_s": n / uncond_s,
                      "mean": {p: float(np.nanmean(base[:, k])) for k, p in enumerate(PROPS)}}
-    report: dict[str, Any] = {"model": model, "conditioning": "selection only" if selection else "model",
+    report: dict[str, Any] = {"model": model, "options": options,
+                              "conditioning": "selection only" if selection else "model",
                               "tolerance": tolerance, "guidance": args.guidance, "n": n,
                               "unconditional": unconditional, "settings": {}}
     for i, (setting, names) in enumerate(SETTINGS.items()):
@@ -130,7 +143,7 @@ def evaluate_model(model: str, targets: dict[str, np.ndarray], args: argparse.Na
             target = {p: float(requested[k, j]) for j, p in enumerate(names)}
             result = sample_to_target(model, target, n=args.loop_n, tolerance="default", seed=args.seed + 100 * i + k,
                                       max_samples=args.loop_budget * args.loop_n, guidance=args.guidance,
-                                      batch_size=args.batch_size)
+                                      batch_size=args.batch_size, options=options)
             loop["delivered"] += result.counts.delivered
             loop["requested"] += args.loop_n
             loop["drawn"] += result.counts.drawn
@@ -197,6 +210,8 @@ def update_cards(report: dict[str, Any]) -> None:
     from designer.registry import model_entry
 
     for name, m in report["models"].items():
+        if m.get("options"):
+            continue
         entry = model_entry(name)
         module, _, filename = entry.card.partition(":")
         import importlib.util
@@ -216,7 +231,8 @@ def update_cards(report: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["char-rnn", "graph-dit"])
+    parser.add_argument("--models", nargs="+", default=["char-rnn", "graph-dit", "graph-dit[atom_count=marginal]"],
+                        help="registered models; NAME[key=value,...] adds sampling options (an ablation)")
     parser.add_argument("--n", type=int, default=500, help="conditional samples per model and setting")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--guidance", type=float, default=2.0)
@@ -248,7 +264,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         if not (args.resume and part.exists()):
             run_child(model, args, targets_path, part)
         models[model] = json.loads(part.read_text())
-    default = max(models, key=lambda name: models[name]["delivered_per_s"])
+    plain = [name for name in models if not models[name].get("options")]  # ablations cannot be the default
+    default = max(plain, key=lambda name: models[name]["delivered_per_s"])
     report = {"command": "python benchmarks/targets.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "n": args.n, "targets": provenance, "tolerance": models[args.models[0]]["tolerance"],
               "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",

@@ -22,22 +22,51 @@ if TYPE_CHECKING:
 Kind = Literal["molecule", "sequence", "backbone"]
 KINDS: tuple[Kind, ...] = ("molecule", "sequence", "backbone")
 
-ALPHABETS: dict[str, str] = {
+ALPHABETS: dict[str, str] = {  # the letters models are trained on (one-hot order)
     "dna": "ACGT",
     "rna": "ACGU",
     "protein": "ACDEFGHIKLMNPQRSTVWY",
 }
+EXTRA_LETTERS: dict[str, str] = {  # real letters a valid input may also hold: N (any base), U/O (Sec/Pyl)
+    "dna": "N",
+    "rna": "N",
+    "protein": "UO",
+}
 
 
-def sequence_problem(sequence: str, alphabet: str) -> str:
-    """Why ``sequence`` is not a word over ``alphabet`` ("" when it is), naming the first bad position."""
-    letters = ALPHABETS[alphabet]
+def smiles_problem(text: str) -> str:
+    """Why RDKit rejects a SMILES, in RDKit's words: a syntax error, or the chemistry problems it finds
+    (e.g. "Explicit valence for atom # 3 N, 4, is greater than permitted", "Can't kekulize mol")."""
+    from rdkit import Chem
+
+    raw = Chem.MolFromSmiles(text, sanitize=False)
+    if raw is None:
+        return f"invalid SMILES {text!r}: not parsable (syntax)"
+    try:
+        problems = [p.Message() for p in Chem.DetectChemistryProblems(raw)]
+    except RuntimeError as error:  # DetectChemistryProblems itself can fail on odd input
+        problems = [str(error)]
+    return f"invalid SMILES {text!r}: " + ("; ".join(problems) or "RDKit could not sanitize it")
+
+
+def sequence_problem(sequence: str, alphabet: str, strict: bool = False) -> str:
+    """Why ``sequence`` is not a word over ``alphabet`` ("" when it is), naming every bad letter and
+    where it first occurs. ``strict`` allows only the letters models are trained on (no N, U, O)."""
+    letters = ALPHABETS[alphabet] + ("" if strict else EXTRA_LETTERS.get(alphabet, ""))
     if not sequence:
         return "empty sequence"
+    bad: dict[str, int] = {}
     for position, letter in enumerate(sequence, start=1):
-        if letter not in letters:
-            return f"letter {letter!r} at position {position} is not in the {alphabet} alphabet ({letters})"
-    return ""
+        if letter not in letters and letter not in bad:
+            bad[letter] = position
+    if not bad:
+        return ""
+    listed = ", ".join(f"{letter!r} (position {position})" for letter, position in bad.items())
+    hint = ""
+    if alphabet != "protein" and all(letter in ALPHABETS["protein"] + "UO" for letter in bad):
+        hint = "; if these are proteins, read them with --alphabet protein"
+    word = "letter" if len(bad) == 1 else "letters"
+    return f"{word} {listed} not in the {alphabet} alphabet ({letters}){hint}"
 
 
 def guess_alphabet(sequences: Iterable[str]) -> str:
@@ -98,22 +127,27 @@ class Candidates:
             mol = Chem.MolFromSmiles(text) if text else None
             items.append(text)
             mols.append(mol)
-            reasons.append("" if mol is not None else
-                           ("empty SMILES" if not text else f"invalid SMILES {text!r}"))
+            reasons.append("" if mol is not None else ("empty SMILES" if not text else smiles_problem(text)))
         return cls("molecule", items, list(ids or []), reasons=reasons, objects=mols)
 
     @classmethod
     def from_sequences(cls, sequences: Sequence[str], ids: Sequence[str] | None = None,
                        alphabet: str | None = None) -> Candidates:
         """Sequences over ``alphabet`` (guessed when None); a bad letter marks that sequence invalid."""
-        items = [s.strip().upper() for s in sequences]
+        items = [s.strip().upper().removesuffix("*") for s in sequences]  # a trailing stop codon mark
         alphabet = alphabet or guess_alphabet(items)
         if alphabet not in ALPHABETS:
             from designer.errors import UnknownNameError
 
             raise UnknownNameError("alphabet", alphabet, ALPHABETS)
         reasons = [sequence_problem(s, alphabet) for s in items]
-        return cls("sequence", items, list(ids or []), reasons=reasons, alphabet=alphabet)
+        table = cls("sequence", items, list(ids or []), reasons=reasons, alphabet=alphabet)
+        if alphabet == "protein":  # a nucleotide record among proteins would be scored as a peptide of A/C/G/T
+            looks_dna = [len(s) >= 12 and set(s) <= set("ACGTN") for s in items]
+            if any(looks_dna):
+                table.columns["note"] = np.array(["only A/C/G/T letters: a DNA record? read it with --alphabet dna"
+                                                  if dna else "" for dna in looks_dna], dtype=object)
+        return table
 
     # --- access -------------------------------------------------------------------------------
     def __len__(self) -> int:

@@ -221,7 +221,9 @@ def generate(
     if n <= 0:
         raise DesignerError(f"-n must be a positive number of candidates (got {n})")
     if output is not None:
-        _check_output(output)
+        from designer.io import check_writable
+
+        check_writable(output)
     options = {"lengths": _parse_lengths(length, n, seed)} if length is not None else None
     result = generate_to_target(model, targets, n=n, tolerance=tolerances, rules=rule, max_samples=max_samples,
                                 oracles=oracle, seed=seed, guidance=guidance, batch_size=batch_size,
@@ -242,15 +244,6 @@ def generate(
                    + (f"; the {len(kept)} found are in {output}" if output is not None and len(kept) else ""),
                    err=True)
         raise typer.Exit(3)
-
-
-def _check_output(output: Path) -> None:
-    """Fail before any sampling when the output cannot be written (a file where a folder must be)."""
-    for parent in [output, *output.parents]:
-        if parent.exists():
-            if parent != output and not parent.is_dir():
-                raise DesignerError(f"cannot write {output}: {parent} is a file, not a folder")
-            break
 
 
 def _parse_lengths(text: str, n: int, seed: int) -> list[int]:

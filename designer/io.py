@@ -42,9 +42,24 @@ def _number_or_text(values: list[str]) -> np.ndarray:
 
 
 def _text(value: object) -> str:
+    """A cell as text: NaN as "nan", whole numbers without ".0" (a length is 10, not 10.0)."""
     if isinstance(value, float | np.floating):
-        return "nan" if np.isnan(value) else repr(float(value))
+        if np.isnan(value):
+            return "nan"
+        return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
     return str(value)
+
+
+def check_writable(path: Path) -> None:
+    """Fail in one line, before any work, when ``path`` cannot be written: a file stands where a
+    folder must be, or the path is an existing folder where a file is meant."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DesignerError(f"cannot write {path}: {parent} is a file, not a folder")
+            break
+    if path.suffix and path.is_dir():
+        raise DesignerError(f"cannot write {path}: it is a folder")
 
 
 # --- readers ----------------------------------------------------------------------------------
@@ -166,6 +181,9 @@ def _read_fasta(path: Path, alphabet: str | None) -> Candidates:
     names = list(dict.fromkeys(k for d in described for k in d if k not in RESERVED))
     for name in names:
         table.columns[name] = _number_or_text([d.get(name, "") for d in described])
+    for i, d in enumerate(described):
+        if "reason" in d:
+            table.add_reason(i, d["reason"])
     return table
 
 
@@ -174,6 +192,7 @@ def write(candidates: Candidates, path: str | Path) -> Path:
     """Write ``candidates`` to ``path`` in the format its extension names (a directory: PDB files)."""
     path = Path(path)
     fmt = file_format(path)
+    check_writable(path)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
     if fmt in ("sdf", "smiles") and candidates.kind != "molecule":
@@ -188,8 +207,12 @@ def write(candidates: Candidates, path: str | Path) -> Path:
 
         return write_backbones(candidates, path)
     tmp = path.with_name(path.name + ".part")
-    writer(candidates, tmp)
-    tmp.replace(path)  # never leave a half-written file under the real name
+    try:
+        writer(candidates, tmp)
+        tmp.replace(path)  # never leave a half-written file under the real name
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise DesignerError(f"cannot write {path}: {error.strerror or error}") from None
     return path
 
 
@@ -233,6 +256,8 @@ def _write_fasta(candidates: Candidates, path: Path) -> None:
         for i, sequence in enumerate(candidates.items):
             pairs = " ".join(f"{name}={_text(values[i]).replace(' ', '_')}"
                              for name, values in candidates.columns.items())
+            if candidates.reasons[i]:  # why a score is NaN travels with it (spaces as underscores)
+                pairs += f" reason={candidates.reasons[i].replace(' ', '_')}"
             handle.write(f">{candidates.ids[i]} {pairs}".rstrip() + "\n")
             for start in range(0, len(sequence), 60):
                 handle.write(sequence[start:start + 60] + "\n")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from designer.candidates import Candidates
+from designer.candidates import ALPHABETS, Candidates, sequence_problem
 from designer.oracles.base import Oracle, OracleResult
 from designer.registry import register_oracle
 
@@ -55,6 +55,10 @@ class LearnedOracle(Oracle):
         for i in rows:
             if len(candidates.items[i]) > limit:
                 reasons[i] = f"{self.name}: longer than {limit}, the longest sequence it was trained on"
+        for i in rows:  # N, U, O are valid input but not letters the network was trained on
+            problem = sequence_problem(candidates.items[i], self.alphabet, strict=True)
+            if problem and not reasons[i]:
+                reasons[i] = f"{self.name}: the network knows only {ALPHABETS[self.alphabet]}: {problem}"
         rows = [i for i in rows if not reasons[i]]
         if rows:
             values[rows] = _scorer(self.checkpoint).score([candidates.items[i] for i in rows])

@@ -61,3 +61,38 @@ def test_table_cells_keep_their_digits() -> None:
 
     assert format_value(0.40681, False) == "0.4068" and format_value(3.0, True) == "3"
     assert format_value(310.357, False) == "310.4" and format_value(float("nan"), False) == "nan"
+
+
+def test_invalid_molecules_keep_rdkit_reason() -> None:
+    from designer.models.graph_dit.sample import decode
+    from designer.workflows.pipeline import reason_kind
+
+    table = designer.as_candidates(["CN(C)(C)(C)C", "c1cccc1", "CC("])
+    assert "Explicit valence for atom # 1 N, 5, is greater than permitted" in table.reasons[0]
+    assert "Can't kekulize" in table.reasons[1] and "not parsable" in table.reasons[2]
+    assert reason_kind(table.reasons[0]) == "invalid SMILES: Explicit valence for atom N, 5, is greater than permitted"
+    bonds = np.zeros((6, 6), dtype=int)  # a carbon with five single bonds: the decoder keeps it as sampled
+    bonds[0, 1:] = bonds[1:, 0] = 1
+    sampled = decode(np.zeros(6, dtype=int), bonds, ("C",))
+    assert sampled is not None and "Explicit valence" in designer.as_candidates([sampled]).reasons[0]
+
+
+def test_writers_name_the_path_and_keep_integers_and_reasons(tmp_path) -> None:
+    table = designer.score(["ACGTN", "MKV"], oracles=["length", "gc"], alphabet="dna")
+    designer.write(table, tmp_path / "s.fasta")
+    text = (tmp_path / "s.fasta").read_text()
+    assert "length=5 " in text and "reason=letters_'M'_(position_1),_'K'_(position_2)" in text
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DesignerError, match="is a file, not a folder"):
+        designer.write(table, tmp_path / "file" / "x.csv")
+
+
+def test_alphabets_accept_real_letters_and_name_every_bad_one() -> None:
+    assert designer.as_candidates(["ACGTN"], alphabet="dna").valid.all()  # N: any base
+    assert designer.as_candidates(["MKUOV*"], alphabet="protein").items == ["MKUOV"]  # Sec, Pyl; stop mark
+    bad = designer.as_candidates(["MBZKB"], alphabet="protein").reasons[0]
+    assert bad.startswith("letters 'B' (position 2), 'Z' (position 3) not in the protein alphabet")
+    mixed = designer.as_candidates(["MKTAYIAKQRQISFVKSHFSRQ", "ACGTACGTACGTACGTAC"], kind="sequence")
+    assert mixed.alphabet == "protein" and "a DNA record?" in mixed.columns["note"][1]
+    dna = designer.score(["ACGTNACGTA"], oracles=["dna_activity"], alphabet="dna")
+    assert np.isnan(dna.columns["dna_activity"][0]) and "the network knows only ACGT" in dna.reasons[0]

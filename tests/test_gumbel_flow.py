@@ -155,7 +155,7 @@ def test_training_lowers_cross_entropy() -> None:
 
 
 def test_bad_letter_names_position() -> None:
-    with pytest.raises(DesignerError, match=r"sequence 2: letter 'X' at position 3"):
+    with pytest.raises(DesignerError, match=r"sequence 2: letter 'X' \(position 3\)"):
         encode(["ACD", "ACXD"], "protein")
     tokens, pad = encode(["ACGT", "GG"], "dna")
     assert decode(tokens, [4, 2], "dna") == ["ACGT", "GG"] and pad.sum() == 2

@@ -131,7 +131,7 @@ def test_optimize_table_reports_true_scores() -> None:
     ("sequence,value\nACGT,1\nACGA,2\n", "no score column 'score'"),
     ("sequence,score\nACGT,high\nACGA,2\n", "score 'high' of seq000001 is not a number"),
     ("sequence,score\nACGT,1\nACGAA,2\n", "different lengths"),
-    ("sequence,score\nACGT,1\nACXA,2\n", "letter 'X' at position 3"),
+    ("sequence,score\nACGT,1\nACXA,2\n", r"letter 'X' \(position 3\)"),
 ])
 def test_bad_user_data_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "data.csv"

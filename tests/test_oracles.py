@@ -195,7 +195,7 @@ def test_sequence_oracles_refuse_the_wrong_alphabet() -> None:
 
 def test_bad_letter_is_named_with_its_position() -> None:
     table = Candidates.from_sequences(["ACGT", "ACXT"], alphabet="dna")
-    assert table.reasons[1] == "letter 'X' at position 3 is not in the dna alphabet (ACGT)"
+    assert table.reasons[1] == "letter 'X' (position 3) not in the dna alphabet (ACGTN)"
     assert np.isnan(make_oracle("gc")(table).values[1])
 
 

@@ -7,6 +7,7 @@ interrupted run resumes where it stopped and the same config and seed give the s
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import Collection, Mapping
@@ -95,8 +96,11 @@ def summarize(candidates: Candidates, produced: int, invalid_reasons: Counter, r
 
 
 def reason_kind(reason: str) -> str:
-    """A reason without its specifics, so the summary counts kinds of failure."""
-    return reason.split("'")[0].split(":")[0].strip() or reason
+    """A reason without its specifics (the quoted SMILES, atom indices), so the summary counts kinds
+    of failure: "invalid SMILES: Explicit valence for atom N, 4, is greater than permitted"."""
+    text = re.sub(r"\s*'[^']*'", "", reason)
+    text = re.sub(r"atom # \d+ ", "atom ", text)
+    return text.split(". ")[0].rstrip(".").strip() or reason
 
 
 @dataclass

@@ -81,7 +81,8 @@ class CharRNNGenerator:
 
     def sample(self, n: int, targets: Mapping[str, float | str] | None = None, *, guidance: float = 1.0,
                seed: int = 0, batch_size: int = 256, progress: bool = False) -> list[str | None]:
-        """``n`` canonical SMILES, ``None`` where the sampled string is not a valid molecule.
+        """``n`` canonical SMILES; a sampled string that is not a valid molecule is returned as it is
+        (the candidate table marks it invalid with RDKit's reason), an empty one as ``None``.
 
         ``targets`` do not change what is sampled: the target loop selects for them."""
         unknown = sorted(set(targets or {}) - set(self.conditions))
@@ -91,7 +92,7 @@ class CharRNNGenerator:
         smiles: list[str | None] = []
         for text in self.sample_strings(n, seed=seed, batch_size=batch_size):
             mol = Chem.MolFromSmiles(text) if text else None
-            smiles.append(Chem.MolToSmiles(mol) if mol is not None else None)
+            smiles.append(Chem.MolToSmiles(mol) if mol is not None else (text or None))
         return smiles
 
 

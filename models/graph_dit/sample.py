@@ -26,6 +26,8 @@ RDLogger.DisableLog("rdApp.*")
 CHECKPOINT_FORMAT = "designer.graph_dit/1"
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "graph_dit_moses.pt"
+NEAREST = 100  # reference molecules whose atom counts make p(n | targets)
+SPACINGS = {"linear": 1.0, "quadratic": 2.0, "cubic": 3.0}  # reverse-step placement t = T·(k/steps)^p
 # Usual valences for the reference's decoding rule: an N, O or S one bond over it becomes a cation.
 VALENCE = {"N": 3, "O": 2}
 
@@ -64,7 +66,10 @@ def decode(atom_types: np.ndarray, bonds: np.ndarray, atoms: tuple[str, ...]) ->
         largest = max(fragments, key=lambda m: m.GetNumAtoms())
         smiles = Chem.MolToSmiles(largest)
     except Exception:  # RDKit raises several types for impossible valences and aromaticity
-        return None
+        try:  # the graph as written, so that the table records RDKit's own reason for rejecting it
+            return Chem.MolToSmiles(mol, canonical=False) or None
+        except Exception:
+            return None
     if not smiles or Chem.MolFromSmiles(smiles) is None:
         return None
     return smiles
@@ -75,8 +80,10 @@ class GraphDiTGenerator:
 
     kind = "molecule"
 
-    def __init__(self, model: GraphDiT, noise: GraphNoise, meta: Mapping[str, Any], name: str = "graph-dit") -> None:
+    def __init__(self, model: GraphDiT, noise: GraphNoise, meta: Mapping[str, Any], name: str = "graph-dit",
+                 reference: Mapping[str, np.ndarray] | None = None) -> None:
         self.model = model.eval()
+        self.reference = reference  # training molecules' properties and atom counts, for p(n | targets)
         self.noise = noise
         self.meta = dict(meta)
         self.name = name
@@ -126,24 +133,57 @@ class GraphDiTGenerator:
 
     # -- sampling ---------------------------------------------------------------------------------
     @torch.no_grad()
+    def atom_count_probs(self, targets: Mapping[str, Any], b: int, atom_count: str = "targets") -> torch.Tensor:
+        """(b, N + 1) probabilities of each sample's number of atoms.
+
+        ``"marginal"``: the training marginal (the reference's draw, whatever the targets).
+        ``"targets"`` (our extension to the paper): p(n | targets), the atom counts of the
+        ``NEAREST`` reference training molecules closest to the numeric targets in z-scored
+        property space (only the targeted properties count), mixed with 1 % of the marginal so that
+        every trained size stays possible; without numeric targets it is the marginal.
+        """
+        marginal = torch.as_tensor(self.meta["n_atoms_dist"], dtype=torch.float32)
+        names = [name for name in self.numeric_names if name in targets]
+        if atom_count == "marginal" or not names or self.reference is None:
+            return marginal.expand(b, -1)
+        if atom_count != "targets":
+            raise DesignerError(f"atom_count {atom_count!r}: expected 'targets' or 'marginal'")
+        columns = [list(self.reference["names"]).index(name) for name in names]
+        stats = [self.meta["conditions"][name] for name in names]
+        mean = np.array([c["mean"] for c in stats])
+        std = np.array([c["std"] for c in stats])
+        reference = (self.reference["numeric"][:, columns] - mean) / std  # (R, k)
+        wanted = np.stack([np.broadcast_to(np.asarray(targets[name], dtype=float), (b,)) for name in names], axis=1)
+        wanted = (wanted - mean) / std  # (b, k)
+        distance = ((wanted[:, None, :] - reference[None, :, :]) ** 2).sum(-1)  # (b, R)
+        nearest = np.argpartition(distance, NEAREST - 1, axis=1)[:, :NEAREST]
+        counts = self.reference["n_atoms"][nearest]  # (b, NEAREST)
+        histogram = np.stack([np.bincount(row, minlength=len(marginal)) for row in counts]).astype(np.float32)
+        local = torch.as_tensor(histogram / NEAREST)
+        return 0.99 * local + 0.01 * marginal
+
     def sample_graphs(self, n: int, targets: Mapping[str, float | str], *, guidance: float = 2.0, seed: int = 0,
-                      batch_size: int = 256, steps: int | None = None, progress: bool = False,
+                      batch_size: int = 256, steps: int | None = None, spacing: str | None = None,
+                      atom_count: str = "targets", progress: bool = False,
                       model: GraphDiT | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """``n`` graphs (atom types, bond matrix), batch by batch from one seeded generator.
 
         A numeric target may also be a sequence of ``n`` values, one per sample (benchmarks draw
-        targets from a test set's property distribution this way)."""
+        targets from a test set's property distribution this way). ``atom_count`` chooses how each
+        sample's size is drawn (:meth:`atom_count_probs`); ``steps`` and ``spacing`` the reverse
+        chain (:meth:`_schedule`)."""
         model = (model or self.model).eval()
         generator = torch.Generator().manual_seed(int(seed))
-        sizes = torch.as_tensor(self.meta["n_atoms_dist"], dtype=torch.float32)
         graphs: list[tuple[np.ndarray, np.ndarray]] = []
-        schedule = self._schedule(steps)
+        schedule = self._schedule(steps, spacing or self.meta.get("sample_spacing", "linear"))
         done = 0
         while done < n:
             b = min(batch_size, n - done)
-            n_atoms = torch.multinomial(sizes, b, replacement=True, generator=generator)
+            batch_targets = _slice_targets(targets, done, b)
+            sizes = self.atom_count_probs(batch_targets, b, atom_count)
+            n_atoms = torch.multinomial(sizes, 1, replacement=True, generator=generator)[:, 0]
             node_mask = torch.arange(self.noise.n)[None, :] < n_atoms[:, None]
-            numeric, categorical, drop = self.encode_targets(_slice_targets(targets, done, b), b)
+            numeric, categorical, drop = self.encode_targets(batch_targets, b)
             X, E = self.noise.prior(node_mask, generator)
             for t, s in schedule:
                 px, pe = self.reverse_probs(model, X, E, node_mask, t, s, numeric, categorical, drop, guidance)
@@ -157,11 +197,17 @@ class GraphDiTGenerator:
                 print(f"graph-dit: {done}/{n} sampled", flush=True)
         return graphs
 
-    def _schedule(self, steps: int | None) -> list[tuple[int, int]]:
-        """(t, s) pairs from T down to 0; ``steps`` < T skips evenly (Q_{t|s} spans the gap)."""
+    def _schedule(self, steps: int | None, spacing: str = "linear") -> list[tuple[int, int]]:
+        """(t, s) pairs from T down to 0; ``steps`` < T skips (Q_{t|s} spans each gap).
+
+        ``spacing``: ``"linear"`` spreads the steps evenly over T; ``"quadratic"`` / ``"cubic"`` put
+        them at t = T·(k/steps)^p, dense near t = 0 where bonds are decided (duplicates merged)."""
         T = self.noise.T
         steps = T if steps is None else max(1, min(int(steps), T))
-        grid = np.unique(np.round(np.linspace(0, T, steps + 1)).astype(int))[::-1]
+        power = SPACINGS.get(spacing)
+        if power is None:
+            raise DesignerError(f"spacing {spacing!r}: expected one of {', '.join(SPACINGS)}")
+        grid = np.unique(np.round(T * np.linspace(0, 1, steps + 1) ** power).astype(int))[::-1]
         return [(int(grid[i]), int(grid[i + 1])) for i in range(len(grid) - 1)]
 
     def reverse_probs(self, model: GraphDiT, X: torch.Tensor, E: torch.Tensor, node_mask: torch.Tensor, t: int, s: int,
@@ -190,14 +236,16 @@ class GraphDiTGenerator:
 
     def sample(self, n: int, targets: Mapping[str, float | str] | None = None, *, guidance: float = 2.0,
                seed: int = 0, batch_size: int = 256, progress: bool = False,
-               steps: int | None = None) -> list[str | None]:
-        """``n`` SMILES (``None`` where the sampled graph is not a valid molecule, no repair).
+               steps: int | None = None, spacing: str | None = None, atom_count: str = "targets") -> list[str | None]:
+        """``n`` SMILES; where the sampled graph is not a valid molecule (no repair), the graph as an
+        unsanitized SMILES, which the candidate table marks invalid with RDKit's reason.
 
-        ``steps`` reverse steps (default: the model card's ``sample_steps``, else T) spread evenly
-        over T; fewer steps are proportionally faster."""
+        ``steps`` reverse steps (default: the model card's ``sample_steps``, else T) placed by
+        ``spacing`` (default: the card's ``sample_spacing``); fewer steps are proportionally faster.
+        ``atom_count``: ``"targets"`` draws sizes from p(n | targets), ``"marginal"`` as the paper."""
         steps = steps or self.meta.get("sample_steps")
         graphs = self.sample_graphs(n, dict(targets or {}), guidance=guidance, seed=seed, batch_size=batch_size,
-                                    steps=steps, progress=progress)
+                                    steps=steps, spacing=spacing, atom_count=atom_count, progress=progress)
         return [decode(x, e, self.atoms) for x, e in graphs]
 
 
@@ -234,10 +282,22 @@ def load(path: str | Path, name: str = "graph-dit") -> GraphDiTGenerator:
     if card.exists():  # measured metrics live beside the weights and may be updated without retraining
         try:
             facts = json.loads(card.read_text())
-            meta = {**meta, **{k: v for k, v in facts.items() if k in ("metrics", "trained_on", "sample_steps")}}
+            meta = {**meta, **{k: v for k, v in facts.items()
+                               if k in ("metrics", "trained_on", "sample_steps", "sample_spacing")}}
         except (OSError, ValueError):
             raise DesignerError(f"cannot read the model card {card}") from None
-    return GraphDiTGenerator(model, noise, meta, name=name)
+    return GraphDiTGenerator(model, noise, meta, name=name, reference=load_reference(path))
+
+
+def load_reference(path: Path) -> dict[str, np.ndarray] | None:
+    """``<checkpoint>_reference.npz`` beside the weights: properties and atom counts of training
+    molecules (p(n | targets) uses them); None when absent (sizes then come from the marginal)."""
+    reference = path.with_name(f"{path.stem}_reference.npz")
+    if not reference.exists():
+        return None
+    with np.load(reference, allow_pickle=False) as data:
+        return {"numeric": data["numeric"].astype(np.float64), "n_atoms": data["n_atoms"].astype(np.int64),
+                "names": data["names"]}
 
 
 def load_default() -> GraphDiTGenerator:

@@ -109,7 +109,7 @@ def encode(sequences: list[str], alphabet: str, max_len: int | None = None) -> t
     tokens = torch.zeros((len(sequences), width), dtype=torch.long)
     pad = torch.ones((len(sequences), width), dtype=torch.bool)
     for row, sequence in enumerate(sequences):
-        problem = sequence_problem(sequence, alphabet)
+        problem = sequence_problem(sequence, alphabet, strict=True)
         if problem:
             raise DesignerError(f"sequence {row + 1}: {problem}")
         if len(sequence) > width:
