@@ -130,10 +130,13 @@ def _from_frame(frame: Any, kind: str | None, alphabet: str | None, column: str 
 
 def score(candidates: CandidatesLike, oracles: Sequence[str | Oracle], *, workers: int = 0,
           objective: Objective | Mapping[str, Any] | None = None, kind: str | None = None,
-          alphabet: str | None = None, column: str | None = None, progress: bool = False) -> Candidates:
+          alphabet: str | None = None, column: str | None = None, standardize: bool = True,
+          progress: bool = False) -> Candidates:
     """Score candidates with oracles (names like ``"qed"`` or ``"similarity=CCO"``); one column each.
 
     ``candidates`` is anything :func:`as_candidates` takes (a DataFrame keeps its other columns).
+    Molecules are scored as their parent (largest organic fragment, neutralised; see
+    :mod:`designer.standardize`) unless ``standardize=False``; ``input_smiles`` keeps what was given.
     ``workers`` processes score large tables (0, the default: all cores; 1: this process only).
     ``objective`` combines transformed oracle values into one ``score`` column, e.g.
     ``{"components": [{"oracle": "qed", "transform": "sigmoid", "low": 0.4, "high": 0.9}]}``.
@@ -146,19 +149,29 @@ def score(candidates: CandidatesLike, oracles: Sequence[str | Oracle], *, worker
     if isinstance(objective, Mapping):
         objective = Objective.model_validate(objective)
     table = as_candidates(candidates, kind=kind, alphabet=alphabet, column=column)
+    if standardize:
+        from designer.standardize import standardize as to_parent
+
+        table = to_parent(table)
     return score_table(table, oracles, workers=workers, objective=objective, progress=progress)
 
 
 def filter(candidates: CandidatesLike, rules: Sequence[str], *, kind: str | None = None,
-           alphabet: str | None = None, column: str | None = None) -> Candidates:
-    """Keep the candidates that pass every rule (``"valid"``, ``"unique"``, ``"qed>=0.6"``, ...).
+           alphabet: str | None = None, column: str | None = None, standardize: bool = True) -> Candidates:
+    """Keep the candidates that pass every rule (``"valid"``, ``"unique"``, ``"qed>=0.6"``, ...),
+    judged on parent molecules unless ``standardize=False`` (as :func:`score`).
 
     >>> designer.filter(["CCO", "OCC", "C1CC"], ["valid", "unique"]).items
     ['CCO']
     """
     from designer.filters import apply_rules
 
-    kept, _ = apply_rules(as_candidates(candidates, kind=kind, alphabet=alphabet, column=column), list(rules))
+    table = as_candidates(candidates, kind=kind, alphabet=alphabet, column=column)
+    if standardize:
+        from designer.standardize import standardize as to_parent
+
+        table = to_parent(table)
+    kept, _ = apply_rules(table, list(rules))
     return kept
 
 

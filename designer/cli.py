@@ -121,6 +121,8 @@ def score(
     alphabet: Annotated[str | None, typer.Option(help="Sequence alphabet: dna, rna or protein "
                                                       "(guessed when omitted).")] = None,
     column: Annotated[str | None, typer.Option(help="CSV column holding the SMILES or sequences.")] = None,
+    standardize: Annotated[bool, typer.Option(help="Score each molecule's parent: the largest organic "
+                                                   "fragment, neutralised (input kept in input_smiles).")] = True,
     top: Annotated[int, typer.Option(help="Rows to show in the terminal.")] = 10,
 ) -> None:
     """Score candidates with oracles; every score becomes a column (CSV) or SD property (SDF).
@@ -131,14 +133,18 @@ def score(
       designer score seqs.fasta -o scored.fasta --oracle gc --oracle pwm=CTCF
     """
     from designer import api
+    from designer.io import check_writable
 
+    check_writable(output)
     table = api.read(input, alphabet=alphabet, column=column)
-    table = api.score(table, oracle, workers=workers, progress=True)
+    table = api.score(table, oracle, workers=workers, standardize=standardize, progress=True)
     api.write(table, output)
     invalid = int((~table.valid).sum())
+    unscored = sum(1 for i, ok in enumerate(table.valid) if ok and table.reasons[i])
+    changed = sum(1 for note in table.columns.get("note", []) if "standardised" in str(note))
     _show_table(table, top, f"{input.name}: first {min(top, len(table))} of {len(table)}")
-    typer.echo(f"scored {len(table)} {table.kind}s with {', '.join(oracle)} ({invalid} invalid, kept with NaN "
-               f"scores and a reason) -> {output}")
+    typer.echo(f"scored {len(table)} {table.kind}s with {', '.join(oracle)}: {invalid} invalid, {unscored} more "
+               f"with a NaN score, each with its reason; {changed} standardised to their parent -> {output}")
 
 
 @app.command("filter")
@@ -150,6 +156,10 @@ def filter_command(
                                                             "qed>=0.6; repeat, applied in order.")],
     alphabet: Annotated[str | None, typer.Option(help="Sequence alphabet (guessed when omitted).")] = None,
     column: Annotated[str | None, typer.Option(help="CSV column holding the SMILES or sequences.")] = None,
+    standardize: Annotated[bool, typer.Option(help="Judge each molecule's parent (largest organic fragment, "
+                                                   "neutralised).")] = True,
+    dropped: Annotated[Path | None, typer.Option(help="Also write what was dropped, with the rule that "
+                                                      "dropped each (.csv, .smi, .sdf, .fasta).")] = None,
 ) -> None:
     """Keep the candidates that pass every rule, in order; report what each rule dropped.
 
@@ -158,13 +168,20 @@ def filter_command(
       designer filter gen.smi -o novel.smi --rule valid --rule novel=moses-train
     """
     from designer import api
-    from designer.filters import apply_rules
+    from designer.filters import apply_rules, dropped_table
 
     table = api.read(input, alphabet=alphabet, column=column)
+    if standardize:
+        from designer.standardize import standardize as to_parent
+
+        table = to_parent(table)
     kept, report = apply_rules(table, list(rule))
     api.write(kept, output)
     drops = ", ".join(f"{name}: -{n}" for name, n in report.dropped.items())
-    typer.echo(f"kept {report.after} of {report.before} ({drops}) -> {output}")
+    if dropped is not None:
+        api.write(dropped_table(table, report), dropped)
+    typer.echo(f"kept {report.after} of {report.before} ({drops}) -> {output}"
+               + (f"; dropped -> {dropped}" if dropped is not None else ""))
 
 
 @app.command()

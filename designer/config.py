@@ -29,6 +29,7 @@ class InputStep(Strict):
     kind: Literal["molecule", "sequence"] | None = None
     alphabet: Literal["dna", "rna", "protein"] | None = None
     column: str | None = None
+    standardize: bool = Field(True, description="molecules as their parent: largest organic fragment, neutralised")
 
 
 def _default_molecule_model() -> str:

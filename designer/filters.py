@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
@@ -153,10 +153,11 @@ def parse_rule(spec: str) -> Rule:
 
 @dataclass
 class FilterReport:
-    """How many candidates each rule dropped, in order."""
+    """How many candidates each rule dropped, in order, and which (row of the input -> rule)."""
 
     before: int
     dropped: dict[str, int]
+    dropped_by: dict[int, str] = field(default_factory=dict)
 
     @property
     def after(self) -> int:
@@ -166,9 +167,19 @@ class FilterReport:
 def apply_rules(candidates: Candidates, rules: list[str | Rule]) -> tuple[Candidates, FilterReport]:
     """Apply rules in order; returns the survivors and the per-rule drop counts."""
     report = FilterReport(len(candidates), {})
+    rows = np.arange(len(candidates))  # each survivor's row in the input
     for rule in rules:
         rule = parse_rule(rule) if isinstance(rule, str) else rule
         mask = rule(candidates)
         report.dropped[rule.name] = report.dropped.get(rule.name, 0) + int((~mask).sum())
-        candidates = candidates.take(mask)
+        report.dropped_by.update({int(row): rule.name for row in rows[~mask]})
+        candidates, rows = candidates.take(mask), rows[mask]
     return candidates, report
+
+
+def dropped_table(candidates: Candidates, report: FilterReport) -> Candidates:
+    """The rows of ``candidates`` that the rules dropped, with a ``dropped_by`` column naming the rule."""
+    rows = sorted(report.dropped_by)
+    table = candidates.take(np.array(rows, dtype=int))
+    table.columns["dropped_by"] = np.array([report.dropped_by[r] for r in rows], dtype=object)
+    return table

@@ -19,6 +19,31 @@ from designer.errors import DesignerError
 Direction = Literal["maximize", "minimize", "none"]
 
 
+ORGANIC_ELEMENTS = frozenset({"H", "B", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Se", "Br", "I"})
+
+
+class OutsideDomain(ValueError):
+    """A candidate the oracle was not made for (a metal for QED, an unknown spin state for xTB)."""
+
+
+def organic_problem(mol: Any) -> str:
+    """"" for an organic molecule, else which elements put it outside organic-chemistry oracles."""
+    foreign = sorted({atom.GetSymbol() for atom in mol.GetAtoms()} - ORGANIC_ELEMENTS)
+    if foreign:
+        return f"outside this oracle's domain (organic molecules): contains {', '.join(foreign)}"
+    return ""
+
+
+def organic_only(function: Callable[[Any], float]) -> Callable[[Any], float]:
+    """Wrap a molecule descriptor so that metals and other non-organic elements get NaN and a reason."""
+    def checked(mol: Any) -> float:
+        problem = organic_problem(mol)
+        if problem:
+            raise OutsideDomain(problem)
+        return function(mol)
+    return checked
+
+
 @dataclass
 class OracleResult:
     """Scores (NaN where a candidate could not be scored) and, for those, the reason."""
@@ -83,6 +108,8 @@ class ItemOracle(Oracle):
                 continue
             try:
                 values[i] = float(self.function(item))
+            except OutsideDomain as error:
+                reasons[i] = f"{self.name}: {error}"
             except Exception as error:  # one bad candidate must not stop the batch
                 reasons[i] = f"{self.name}: {type(error).__name__}: {error}"
         return OracleResult(values, reasons)

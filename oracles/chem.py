@@ -12,7 +12,7 @@ from rdkit import Chem, DataStructs
 from rdkit.Chem import QED, Crippen, Descriptors, Lipinski, rdFingerprintGenerator, rdMolDescriptors
 
 from designer.errors import DesignerError
-from designer.oracles.base import Direction, ItemOracle, Oracle
+from designer.oracles.base import Direction, ItemOracle, Oracle, organic_only
 from designer.registry import register_oracle
 
 
@@ -58,9 +58,9 @@ def _register_descriptor(name: str, function: Callable[[Chem.Mol], float], descr
     register_oracle(name, "molecule", description)(factory)
 
 
-_register_descriptor("qed", QED.qed, "quantitative estimate of drug-likeness (Bickerton 2012), 0-1",
+_register_descriptor("qed", organic_only(QED.qed), "quantitative estimate of drug-likeness (Bickerton 2012), 0-1",
                      direction="maximize", high=1.0)
-_register_descriptor("sa", sa_score, "synthetic accessibility score (Ertl 2009), 1 easy - 10 hard",
+_register_descriptor("sa", organic_only(sa_score), "synthetic accessibility score (Ertl 2009), 1 easy - 10 hard",
                      direction="minimize", low=1.0, high=10.0)
 _register_descriptor("logp", Crippen.MolLogP, "Wildman-Crippen logP", low=-np.inf)
 _register_descriptor("mw", Descriptors.MolWt, "molecular weight", unit="Da")

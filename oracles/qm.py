@@ -17,7 +17,7 @@ from multiprocessing.pool import Pool
 from pathlib import Path
 
 import numpy as np
-from rdkit import Chem
+from rdkit import Chem, RDLogger
 from rdkit.Chem import AllChem
 
 from designer.candidates import Candidates
@@ -34,6 +34,21 @@ RECIPE = "gfn2-xtb/etkdg-mmff94/v1"
 
 class XTBError(RuntimeError):
     """A molecule xTB could not be run on (no conformer, SCF failure, time-out)."""
+
+
+RDLogger.DisableLog("rdApp.*")  # force-field typing warnings belong in reasons, not on the terminal
+TRANSITION_METALS = frozenset(range(21, 31)) | frozenset(range(39, 49)) | frozenset(range(57, 81)) \
+    | frozenset(range(89, 113))
+
+
+def xtb_domain_problem(mol: Chem.Mol) -> str:
+    """"" when a closed-shell (or radical-counted) GFN2-xTB single point is meaningful, else why not:
+    transition metals and f-elements have spin states that a SMILES does not fix."""
+    metals = sorted({a.GetSymbol() for a in mol.GetAtoms() if a.GetAtomicNum() in TRANSITION_METALS})
+    if metals:
+        return (f"xTB: outside this oracle's domain: contains {', '.join(metals)}, whose spin state is unknown "
+                "(a closed-shell result would be unreliable)")
+    return ""
 
 
 def conformer(mol: Chem.Mol, seed: int = 0) -> Chem.Mol:
@@ -162,6 +177,9 @@ class XTBRunner:
         for i, mol in enumerate(mols):
             if mol is None:
                 continue  # the caller knows why it did not parse
+            reasons[i] = xtb_domain_problem(mol)
+            if reasons[i]:
+                continue
             key, payload = cache_key(mol, self.seed)
             cached = self._cache.get(key) if self._cache else None
             if cached is not None:

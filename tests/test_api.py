@@ -96,3 +96,25 @@ def test_alphabets_accept_real_letters_and_name_every_bad_one() -> None:
     assert mixed.alphabet == "protein" and "a DNA record?" in mixed.columns["note"][1]
     dna = designer.score(["ACGTNACGTA"], oracles=["dna_activity"], alphabet="dna")
     assert np.isnan(dna.columns["dna_activity"][0]) and "the network knows only ACGT" in dna.reasons[0]
+
+
+def test_scoring_standardises_to_the_parent_by_default() -> None:
+    table = designer.score(["c1ccccc1C(=O)[O-].[K+]", "[Na+].[Cl-]", "CCO"], oracles=["qed", "sa"])
+    assert table.items[0] == "O=C(O)c1ccccc1" and table.columns["input_smiles"][0] == "c1ccccc1C(=O)[O-].[K+]"
+    assert "kept the largest organic fragment of 2; neutralised" in table.columns["note"][0]
+    assert not table.valid[1] and table.reasons[1].startswith("no organic parent")
+    assert table.columns["note"][2] == "" and table.items[2] == "CCO"
+    raw = designer.score(["c1ccccc1C(=O)[O-].[K+]", "[Fe+2]"], oracles=["qed", "xtb_gap"], standardize=False)
+    assert raw.items[0] == "c1ccccc1C(=O)[O-].[K+]" and "contains K" in raw.reasons[0]
+    assert "qed: outside this oracle's domain" in raw.reasons[1] and "spin state is unknown" in raw.reasons[1]
+
+
+def test_filter_can_write_what_it_dropped(tmp_path, monkeypatch, capsys) -> None:
+    from tests.test_cli import designer_cli
+
+    source = tmp_path / "in.smi"
+    source.write_text("CCO a\nC1CC b\nc1ccccc1 c\n")
+    code, _, _ = designer_cli(monkeypatch, capsys, "filter", str(source), "-o", str(tmp_path / "k.smi"),
+                              "--rule", "valid", "--rule", "qed>=0.43", "--dropped", str(tmp_path / "d.csv"))
+    dropped = designer.read(tmp_path / "d.csv")
+    assert code == 0 and dropped.ids == ["a", "b"] and list(dropped.columns["dropped_by"]) == ["qed>=0.43", "valid"]

@@ -36,6 +36,9 @@ from designer.workflows.pipeline import (
     process_chunk,
     validate,
 )
+from designer.workflows.pipeline import (
+    input_table as read_input,
+)
 
 
 @dataclass(frozen=True)
@@ -188,11 +191,7 @@ def campaign(config: CampaignConfig, directory: str | Path, *, address: str | No
     store.start(dump_config(config), resume=resume)
     input_table = None
     if config.input is not None:
-        from designer.io import read
-
-        path = Path(config.input.path)
-        input_table = read(path if path.is_absolute() else Path(base_dir) / path, kind=config.input.kind,
-                           alphabet=config.input.alphabet, column=config.input.column)
+        input_table = read_input(config, Path(base_dir))
     shards = plan_shards(config, len(input_table) if input_table is not None else None)
     done = store.done()
     todo = deque(s for s in shards if s.index not in done)

@@ -113,14 +113,18 @@ class RunResult:
     exports: list[Path]
 
 
-def _input_table(config: RunConfig, base_dir: Path) -> Candidates:
-    """The ``[input]`` file as a table (paths relative to the config's folder)."""
+def input_table(config: RunConfig, base_dir: Path) -> Candidates:
+    """The ``[input]`` file as a table (paths relative to the config's folder), molecules as their
+    parents unless ``standardize = false``."""
     from designer.io import read
+    from designer.standardize import standardize
 
-    assert config.input is not None
-    path = Path(config.input.path)
-    path = path if path.is_absolute() else base_dir / path
-    return read(path, kind=config.input.kind, alphabet=config.input.alphabet, column=config.input.column)
+    step = config.input
+    assert step is not None
+    path = Path(step.path)
+    table = read(path if path.is_absolute() else base_dir / path, kind=step.kind, alphabet=step.alphabet,
+                 column=step.column)
+    return standardize(table) if step.standardize else table
 
 
 def chunk_count(config: RunConfig, rows: int | None) -> int:
@@ -205,7 +209,7 @@ def run(config: RunConfig, directory: str | Path, *, resume: bool = False, progr
     validate(config)
     store = RunStore(directory)
     store.start(dump_config(config), resume=resume)
-    table = _input_table(config, Path(base_dir)) if config.input is not None else None
+    table = input_table(config, Path(base_dir)) if config.input is not None else None
     count = chunk_count(config, len(table) if table is not None else None)
     size = config.chunk_size
     done = store.done()
