@@ -246,8 +246,8 @@ class Candidates:
         names = ", ".join(self.columns) or "no scores"
         return f"<Candidates {len(self)} {self.kind}s ({invalid} invalid); {names}>"
 
-    def _repr_html_(self, max_rows: int = 20) -> str:
-        """Jupyter view: the first rows, with RDKit depictions of molecules."""
+    def _repr_html_(self, max_rows: int = 20, caption: bool = True) -> str:
+        """Jupyter view: the first rows, with RDKit depictions of molecules (``caption``: the summary line)."""
         head = self.take(np.arange(min(max_rows, len(self))))
         header = ["id", self.item_label, *head.columns, "reason"]
         if self.kind == "molecule":
@@ -264,7 +264,7 @@ class Candidates:
             cells.append(html.escape(head.reasons[i]))
             rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         more = f"<p>{len(self) - len(head)} more rows</p>" if len(self) > len(head) else ""
-        return (f"<p>{html.escape(repr(self))}</p><table><thead><tr>"
+        return ((f"<p>{html.escape(repr(self))}</p>" if caption else "") + "<table><thead><tr>"
                 + "".join(f"<th>{html.escape(h)}</th>" for h in header)
                 + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>" + more)
 

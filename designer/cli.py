@@ -132,7 +132,8 @@ def score(
     input: Annotated[Path, typer.Argument(help="Candidates: .smi, .csv (SMILES or sequence column), .sdf, "
                                                ".fasta, .pdb or a directory of .pdb files.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write (.csv, .sdf, .fasta, .smi).")],
-    oracle: Annotated[list[str], typer.Option("--oracle", metavar="NAME[=ARG]", help="Oracle name or NAME=ARG; repeat for more. "
+    oracle: Annotated[list[str], typer.Option("--oracle", metavar="NAME[=ARG]",
+                                                                help="Oracle name or NAME=ARG; repeat for more. "
                                                                 "See `designer oracles`.")],
     workers: Annotated[int, typer.Option(help="Processes for the chemistry oracles (0 = all cores, the "
                                               "default; 1 = one process).")] = 0,
@@ -169,7 +170,8 @@ def score(
 def filter_command(
     input: Annotated[Path, typer.Argument(help="Candidates (.smi, .csv, .sdf, .fasta).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the survivors.")],
-    rule: Annotated[list[str], typer.Option("--rule", metavar="RULE", help="valid, unique, novel[=REF], pains, brenk, nih, "
+    rule: Annotated[list[str], typer.Option("--rule", metavar="RULE",
+                                                            help="valid, unique, novel[=REF], pains, brenk, nih, "
                                                             "lipinski, veber, or ORACLE<op>NUMBER such as "
                                                             "qed>=0.6; repeat, applied in order.")],
     alphabet: Annotated[str | None, typer.Option(help="Sequence alphabet (guessed when omitted).")] = None,
@@ -205,11 +207,13 @@ def filter_command(
 @app.command()
 def generate(
     target: Annotated[list[str] | None, typer.Option(
-        "--target", metavar="NAME[=VALUE]", help="Property to hit, NAME or NAME=VALUE; repeat for several. A bare NAME asks for the "
+        "--target", metavar="NAME[=VALUE]",
+        help="Property to hit, NAME or NAME=VALUE; repeat for several. A bare NAME asks for the "
                          "model's default (e.g. the 90th percentile of the training set's QED); names, ranges "
                          "and units per model: `designer models`.")] = None,
     tolerance: Annotated[list[str] | None, typer.Option(
-        "--tolerance", metavar="NAME=VALUE|default", help="Deliver only candidates within NAME=VALUE of the target, as scored by the real "
+        "--tolerance", metavar="NAME=VALUE|default",
+        help="Deliver only candidates within NAME=VALUE of the target, as scored by the real "
                             "oracle; repeat per property, or 'default' for the per-property defaults in "
                             "`designer models`.")] = None,
     model: Annotated[str | None, typer.Option(help="Model name (see `designer models`). Default: char-rnn, "
@@ -223,12 +227,15 @@ def generate(
     guidance: Annotated[float, typer.Option(help="Guidance scale (classifier-free for graph-dit; 0 = "
                                                  "unconditional).")] = 2.0,
     batch_size: Annotated[int, typer.Option(help="Samples per batch.")] = 256,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help=".sdf, .csv, .smi or .fasta (a "
-                                                                         "summary .json is written beside "
-                                                                         "it), or a folder for backbones.")]
+    output: Annotated[Path | None, typer.Option("-o", "--output", help=".sdf, .csv, .smi or .fasta (its "
+                                                                         ".summary.json is written beside "
+                                                                         "it), or a folder: candidates, "
+                                                                         "summary.json and report.html.")]
     = None,
-    oracle: Annotated[list[str] | None, typer.Option("--oracle", metavar="NAME[=ARG]", help="Extra oracles to score with.")] = None,
-    rule: Annotated[list[str] | None, typer.Option("--rule", metavar="RULE", help="Filter rules (default: valid, unique).")]
+    oracle: Annotated[list[str] | None, typer.Option("--oracle", metavar="NAME[=ARG]",
+                                                                 help="Extra oracles to score with.")] = None,
+    rule: Annotated[list[str] | None, typer.Option("--rule", metavar="RULE",
+                                                   help="Filter rules (default: valid, unique).")]
     = None,
     length: Annotated[str | None, typer.Option(help="Backbone models: residues per backbone, N or a range "
                                                     "LOW:HIGH sampled uniformly (seeded).")] = None,
@@ -242,9 +249,8 @@ def generate(
       designer generate --target logp=4 --target mw=330 --tolerance logp=0.5 --tolerance mw=15 -n 100
       designer generate --model graph-dit --target qed=0.7 --target sa=2.5 --tolerance default -n 50
       designer generate --model foldingdiff --length 60:120 -n 10 --seed 0 -o backbones/
+      designer generate --target qed=0.8 --tolerance default -n 200 -o run1/   # + summary.json, report.html
     """
-    import json
-
     from designer import api
     from designer.workflows.targets import closing_line, parse_tolerances
     from designer.workflows.targets import generate as generate_to_target
@@ -264,14 +270,9 @@ def generate(
                                 oracles=oracle, seed=seed, guidance=guidance, batch_size=batch_size,
                                 options=options, progress=True)
     kept = result.candidates
-    if output is not None and len(kept):
-        api.write(kept, output)
-        if kept.kind == "backbone" and output.suffix.lower() != ".pdb":
-            api.write(kept, output / "checks.csv")  # the per-structure checks beside the PDB files
     if output is not None:
-        summary_path = output / "summary.json" if output.suffix == "" else output.with_suffix(".summary.json")
-        summary_path.parent.mkdir(parents=True, exist_ok=True)
-        summary_path.write_text(json.dumps(result.summary, indent=1) + "\n")
+        _write_generated(result, output, title=f"{result.summary['model']}: designer generate",
+                         facts={"model": result.summary["model"], "seed": seed, "targets": targets or "none"})
     _show_table(kept, top, f"{result.summary['model']}: top {min(top, len(kept))} of {len(kept)}")
     typer.echo(closing_line(result.summary) + (f" -> {output}" if output else ""))
     if result.shortfall:
@@ -279,6 +280,33 @@ def generate(
                    + (f"; the {len(kept)} found are in {output}" if output is not None and len(kept) else ""),
                    err=True)
         raise typer.Exit(3)
+
+
+def _write_generated(result, output: Path, *, title: str, facts: dict) -> None:  # type: ignore[no-untyped-def]
+    """The delivered candidates and ``summary.json``: ``-o FILE`` writes the file and FILE's
+    ``.summary.json``; ``-o DIR/`` writes candidates (SDF, FASTA or PDB files), ``summary.json`` and a
+    self-contained ``report.html``. What was found is written even on a shortfall."""
+    import json
+
+    from designer import api
+    from designer.workflows.report import write_report
+
+    kept = result.candidates
+    folder = output.suffix == ""
+    if folder:
+        default = {"molecule": "candidates.sdf", "sequence": "candidates.fasta", "backbone": ""}[kept.kind]
+        target = output / default if default else output
+    else:
+        target = output
+    if len(kept):
+        api.write(kept, target)
+        if kept.kind == "backbone" and target.suffix.lower() != ".pdb":
+            api.write(kept, target / "checks.csv")  # the per-structure checks beside the PDB files
+    summary_path = output / "summary.json" if folder else output.with_suffix(".summary.json")
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
+    summary_path.write_text(json.dumps(result.summary, indent=1) + "\n")
+    if folder:
+        write_report(kept, result.summary, output / "report.html", title=title, facts=facts)
 
 
 def _parse_lengths(text: str, n: int, seed: int) -> list[int]:

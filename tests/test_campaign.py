@@ -48,7 +48,8 @@ def test_local_campaign_end_to_end(tmp_path: Path, ray_local: Path) -> None:
     assert summary["kept"] == 48 and summary["target"]["delivered"] == 48  # each shard delivers its size
     assert summary["produced"] == summary["target"]["samples_drawn"] >= 48 + summary["invalid"]
     report = (tmp_path / "run" / "report.html").read_text()
-    assert "Per variant" in report and "<svg" in report and "success_rate" in report
+    assert "<h2>Targets</h2>" in report and "<svg" in report and "success_rate" in report
+    assert "<td>low@1</td>" in report and "&lt;Candidates" not in report  # per variant, no raw reprs
     again = designer.campaign(cfg, tmp_path / "run2")
     assert again.candidates.items == result.candidates.items  # same seed, same candidates
 

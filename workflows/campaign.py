@@ -208,9 +208,6 @@ def campaign(config: CampaignConfig, directory: str | Path, *, address: str | No
     result = finalize(config, store, started, {
         "shards": len(shards), "resumed_shards": len(done), "failed_shards": failures,
         "nodes": dict(nodes), "address": address or "local"})
-    from designer.workflows.report import write_report
-
-    write_report(result, config, store.directory / "report.html")
     return result
 
 

@@ -252,7 +252,23 @@ def finalize(config: RunConfig, store: RunStore, started: float, extra: Mapping[
     summary = summarize(table, produced, invalid_total, FilterReport(produced, dict(dropped)),
                         time.perf_counter() - started, extra)
     store.write_summary(summary)
+    write_run_report(config, table, summary, store.directory / "report.html")
     return RunResult(table, summary, store.directory, exports)
+
+
+def write_run_report(config: RunConfig, table: Candidates, summary: Mapping[str, Any], path: Path) -> Path:
+    """report.html of a run or campaign: success is judged with the campaign's report tolerances, else
+    with the ``[generate]`` tolerances the target loop used."""
+    from designer.workflows.report import write_report
+
+    campaign = getattr(config, "campaign", None)
+    tolerance = campaign.tolerance if campaign is not None else summary.get("target", {}).get("tolerance", {})
+    facts: dict[str, Any] = {"config": config.name}
+    if config.generate is not None:
+        facts.update(model=config.generate.model, seed=config.generate.seed)
+    if config.input is not None:
+        facts["input"] = config.input.path
+    return write_report(table, summary, path, title=config.name, tolerance=tolerance, facts=facts)
 
 
 def _run_target_summary(headers: list[dict[str, Any]], table: Candidates) -> dict[str, Any]:
