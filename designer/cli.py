@@ -105,9 +105,12 @@ def _show_table(table, top: int, title: str) -> None:  # type: ignore[no-untyped
                     max_width=max(8, min(36, room)), justify="right" if backbone else "left")
     for name in names:
         view.add_column(name, justify="right", no_wrap=True, overflow="fold", min_width=widths[name])
+    reasons = any(table.reasons[i] for i in shown)
+    if reasons:  # why a row is invalid or has a NaN score
+        view.add_column("reason", overflow="ellipsis", no_wrap=True, max_width=48)
     for row, i in enumerate(shown):
         view.add_row(table.ids[i], str(len(table.items[i])) if backbone else table.items[i],
-                     *(cells[name][row] for name in names))
+                     *(cells[name][row] for name in names), *([table.reasons[i]] if reasons else []))
     console.print(view)
 
 
@@ -204,7 +207,18 @@ def filter_command(
                + (f"; dropped -> {dropped}" if dropped is not None else ""))
 
 
-@app.command()
+def _targets_epilog() -> str:
+    """Each model's targets, ranges, units and default tolerances, from the model cards (no torch)."""
+    from designer.registry import model_entries
+
+    lines = ["Targets per model (range, unit, default tolerance, default value; more in `designer models`):"]
+    for name, entry in model_entries().items():
+        targets = entry.card_facts().get("targets") or ["none"]
+        lines.append(f"  {name}: " + "; ".join(targets))
+    return "\n\n".join(lines)
+
+
+@app.command(epilog=_targets_epilog())
 def generate(
     target: Annotated[list[str] | None, typer.Option(
         "--target", metavar="NAME[=VALUE]",

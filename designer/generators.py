@@ -113,6 +113,17 @@ class Generator(Protocol):
         ...
 
 
+def describe_targets(conditions: Mapping[str, Condition]) -> list[str]:
+    """One line per target as the model card and `designer generate --help` list it."""
+    lines = []
+    for c in conditions.values():
+        if c.kind == "numeric":
+            lines.append(f"{c.describe()}, tolerance ±{c.default_tolerance():g}, default {c.default:g}")
+        else:
+            lines.append(f"{c.describe()}, default {c.default}")
+    return lines
+
+
 def resolve_targets(conditions: Mapping[str, Condition],
                     requested: Mapping[str, float | str | None]) -> dict[str, float | str]:
     """Check requested targets against a model's conditions; fill defaults for bare names."""

@@ -133,3 +133,22 @@ def test_help_shows_plain_types_and_no_markup() -> None:
         assert "<bool>" not in text and "<list" not in text and "``" not in text and ":func:" not in text, command
     assert "NAME=VALUE|default" in subprocess.run([sys.executable, "-m", "designer.cli", "generate", "--help"],
                                                   capture_output=True, text=True, env={"COLUMNS": "120"}).stdout
+
+
+def test_generate_help_lists_each_models_targets_from_its_card() -> None:
+    from designer.generators import describe_targets
+    from designer.registry import model_entries
+    from designer.workflows.pipeline import load_generator
+
+    for name, entry in model_entries().items():  # the cards say what the loaded models take
+        assert entry.card_facts()["targets"] == describe_targets(load_generator(name).conditions), name
+    text = subprocess.run([sys.executable, "-m", "designer.cli", "generate", "--help"], capture_output=True,
+                          text=True, env={"COLUMNS": "200"}).stdout
+    text = " ".join(text.split())  # rich wraps the epilog
+    assert "mw in [250.346, 349.434] g/mol, tolerance ±15" in text and "amp in [0, 1], tolerance ±0.1" in text
+
+
+def test_terminal_table_shows_reasons(tmp_path: Path, smiles_file: Path, monkeypatch, capsys) -> None:
+    code, _, err = designer_cli(monkeypatch, capsys, "score", str(smiles_file), "-o", str(tmp_path / "s.csv"),
+                                "--oracle", "qed")
+    assert code == 0 and "reason" in err and "invalid SMILES" in err
