@@ -212,13 +212,8 @@ def update_cards(report: dict[str, Any]) -> None:
     for name, m in report["models"].items():
         if m.get("options"):
             continue
-        entry = model_entry(name)
-        module, _, filename = entry.card.partition(":")
-        import importlib.util
-
-        spec = importlib.util.find_spec(module)
-        assert spec is not None and spec.submodule_search_locations
-        path = Path(next(iter(spec.submodule_search_locations))) / filename
+        path = model_entry(name).card_path()
+        assert path is not None
         card = json.loads(path.read_text())
         card["target_benchmark"] = {
             "delivered_per_s": round(m["delivered_per_s"], 3),

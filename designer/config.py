@@ -109,11 +109,33 @@ class CampaignStep(Strict):
     shard_timeout_s: float = Field(1800.0, gt=0)
     tolerance: dict[str, float] = Field(default_factory=lambda: {"qed": 0.1, "sa": 0.5, "logp": 0.5, "mw": 25.0})
 
+    @model_validator(mode="after")
+    def _distinct_arms(self) -> CampaignStep:
+        names = [v.name for v in self.variants]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:  # candidate ids are <variant>-<k>: a repeated name would repeat ids
+            raise ValueError(f"variant names must be distinct; repeated: {', '.join(repeated)}")
+        values = sorted({g for g in self.guidance_grid if self.guidance_grid.count(g) > 1})
+        if values:
+            raise ValueError(f"guidance_grid values must be distinct; repeated: {', '.join(f'{v:g}' for v in values)}")
+        return self
+
+
+# Settings a resumed campaign may change: how the work is spread, not what is computed.
+RESUMABLE_CHANGES = ("workers", "shard_timeout_s", "max_retries", "num_gpus_per_worker")
+
 
 class CampaignConfig(RunConfig):
     """A workflow run as many shards on a Ray cluster (local by default)."""
 
     campaign: CampaignStep = Field(default_factory=CampaignStep)
+
+    @model_validator(mode="after")
+    def _variants_need_a_model(self) -> CampaignConfig:
+        if self.input is not None and (self.campaign.variants or self.campaign.guidance_grid):
+            raise ValueError("variants and guidance_grid apply to [generate] campaigns; an [input] campaign "
+                             "scores its file once")
+        return self
 
 
 def _known_keys(model: type[BaseModel], location: tuple) -> list[str]:

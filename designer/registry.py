@@ -71,15 +71,19 @@ class ModelEntry:
         module, _, function = self.loader.partition(":")
         return getattr(importlib.import_module(module), function)()
 
-    def card_facts(self) -> dict[str, Any]:
+    def card_path(self) -> Path | None:
+        """Where the model card JSON lives (beside the checkpoint), or None."""
         if not self.card:
-            return {}
+            return None
         module, _, filename = self.card.partition(":")
         spec = importlib.util.find_spec(module)
         if spec is None or not spec.submodule_search_locations:
-            return {}
-        path = Path(next(iter(spec.submodule_search_locations))) / filename
-        return json.loads(path.read_text()) if path.exists() else {}
+            return None
+        return Path(next(iter(spec.submodule_search_locations))) / filename
+
+    def card_facts(self) -> dict[str, Any]:
+        path = self.card_path()
+        return json.loads(path.read_text()) if path is not None and path.exists() else {}
 
 
 _ORACLES: dict[str, OracleSpec] = {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,21 +38,58 @@ class RunStore:
     def chunk_dir(self) -> Path:
         return self.directory / CHUNK_DIR
 
-    def start(self, config_text: str, *, resume: bool) -> None:
-        """Create the run, or check that ``--resume`` continues the same config."""
+    def start(self, config_text: str, *, resume: bool, same: Callable[[str, str], bool] | None = None,
+              fingerprint: dict[str, str] | None = None) -> bool:
+        """Create the run, or check that ``--resume`` continues the same config (``same(old, new)``
+        decides; default: identical text) over the same inputs (``fingerprint``: file hashes);
+        True if created now. A resumed run keeps the new config text."""
         config_path = self.directory / CONFIG_FILE
+        prints_path = self.directory / "fingerprint.json"
         if config_path.exists():
             if not resume:
                 raise DesignerError(f"{self.directory} already holds a run; pass --resume to continue it, "
                                     "or choose another output directory")
-            if config_path.read_text() != config_text:
+            old = config_path.read_text()
+            if not (same or str.__eq__)(old, config_text):
                 raise DesignerError(f"{self.directory} was started with a different config; resume it with "
                                     f"the config in {config_path}, or choose another output directory")
+            before = json.loads(prints_path.read_text()) if prints_path.exists() else {}
+            changed = [key for key, value in (fingerprint or {}).items() if key in before and before[key] != value]
+            if changed:
+                raise DesignerError(f"{self.directory}: {', '.join(changed)} changed since the run started "
+                                    "(its results would mix two inputs); start a new run in another directory")
+            config_path.write_text(config_text)
         elif resume:
             raise DesignerError(f"{self.directory}: no run to resume (no {CONFIG_FILE})")
+        created = not config_path.exists()
         self.chunk_dir.mkdir(parents=True, exist_ok=True)
-        if not config_path.exists():
+        if created:
             config_path.write_text(config_text)
+            if fingerprint:
+                prints_path.write_text(json.dumps(fingerprint, indent=1) + "\n")
+        return created
+
+    def log_session(self, seconds: float) -> float:
+        """Append this session's wall time; returns the run's total over all sessions."""
+        path = self.directory / "sessions.jsonl"
+        with open(path, "a") as handle:
+            handle.write(json.dumps({"elapsed_s": round(seconds, 3)}) + "\n")
+        return sum(json.loads(line)["elapsed_s"] for line in path.read_text().splitlines() if line.strip())
+
+    def discard(self) -> None:
+        """Remove a run that never finished a chunk (a failed start must not block the corrected rerun)."""
+        if self.done():
+            return
+        import shutil
+
+        for name in (CONFIG_FILE, CHUNK_DIR, "failed", "fingerprint.json", "sessions.jsonl"):
+            path = self.directory / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        if self.directory.exists() and not any(self.directory.iterdir()):
+            self.directory.rmdir()
 
     def done(self) -> set[int]:
         """Indices of the chunks already written."""
@@ -62,9 +100,10 @@ class RunStore:
         from rdkit import Chem
 
         lines = [json.dumps({"chunk": index, "kind": candidates.kind, "alphabet": candidates.alphabet, **meta})]
+        valid = candidates.valid
         for i in range(len(candidates)):
             record: dict[str, Any] = {"id": candidates.ids[i], "item": candidates.items[i],
-                                      "reason": candidates.reasons[i],
+                                      "reason": candidates.reasons[i], "valid": bool(valid[i]),
                                       "scores": {k: _json_value(v[i]) for k, v in candidates.columns.items()}}
             obj = candidates.objects[i] if candidates.objects is not None else None
             if candidates.kind == "molecule" and obj is not None and obj.GetNumConformers():
@@ -99,6 +138,8 @@ class RunStore:
                 for i, r in enumerate(records):
                     if "molblock" in r:
                         table.objects[i] = Chem.MolFromMolBlock(r["molblock"], removeHs=False)  # type: ignore[index]
+                    if r.get("valid") is False:  # e.g. a salt with no organic parent: it parses, but was ruled out
+                        table.objects[i] = None  # type: ignore[index]
                 table.reasons = reasons
                 table.columns = columns
             elif header["kind"] == "sequence":

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,14 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def ray_local(tmp_path_factory: pytest.TempPathFactory):
-    import ray
+    from designer.workflows.campaign import ray_session
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     marker = tmp_path_factory.mktemp("marker") / "died"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1",
-             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "DESIGNER_TEST_MARKER": str(marker)}})
-    yield marker
-    ray.shutdown()
+    with ray_session(None, num_cpus=2, env_vars={"PYTHONPATH": str(ROOT), "DESIGNER_TEST_MARKER": str(marker)}):
+        yield marker
 
 
 def config(model: str, **campaign: object) -> dict:
@@ -60,7 +59,7 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path: Path, ray_l
     (tmp_path / "c.json").write_text(json.dumps(cfg))
     script = ("import json, designer; designer.campaign(json.load(open('c.json')), 'run', "
               "address=None)")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     chunks = tmp_path / "run" / "chunks"
@@ -123,3 +122,54 @@ def test_unreachable_address_fails_fast() -> None:
     with pytest.raises(DesignerError, match="bad Ray address"):
         check_address("localhost:port")
     assert time.monotonic() - started < 5
+
+
+def process_tree(root: int) -> set[int]:
+    """``root`` and every process descended from it (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int(fields[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, grew = {root}, True
+    while grew:
+        children = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= children
+        grew = bool(children)
+    return tree
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="ss (iproute2) is not installed")
+def test_private_instance_listens_on_loopback_only_with_token_auth(tmp_path: Path) -> None:
+    """A campaign's own Ray instance: every listening socket of every process it started is on
+    127.0.0.1 / ::1, and the GCS runs with token authentication, whatever the caller's environment says."""
+    cfg = config("slow")
+    cfg["generate"]["n"] = 40
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    script = "import json, designer; designer.campaign(json.load(open('c.json')), 'run')"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": "127.0.0.1:1"}
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not list((tmp_path / "run" / "chunks").glob("*.jsonl")):
+            time.sleep(0.2)
+        assert process.poll() is None, "the campaign ended before it could be inspected"
+        tree = process_tree(process.pid)
+        sockets = []
+        for line in subprocess.run(["ss", "-H", "-ltnp"], capture_output=True, text=True).stdout.splitlines():
+            pids = {int(p) for p in re.findall(r"pid=(\d+)", line)}
+            if pids & tree:
+                sockets.append(line.split()[3])
+        assert len(sockets) >= 3, sockets  # GCS, raylet, workers at least
+        exposed = [s for s in sockets if not re.match(r"^(127\.0\.0\.1|\[::1\]|\[::ffff:127\.0\.0\.1\]):\d+$", s)]
+        assert exposed == [], f"listening beyond loopback: {exposed}"
+        gcs = [pid for pid in tree if "gcs_server" in (Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="ignore")
+                                                          if Path(f"/proc/{pid}").exists() else "")]
+        assert gcs and b"RAY_AUTH_MODE=token" in Path(f"/proc/{gcs[0]}/environ").read_bytes()
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

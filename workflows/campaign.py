@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from designer.candidates import Candidates
-from designer.config import CampaignConfig, dump_config
+from designer.config import CampaignConfig
 from designer.errors import DesignerError
 from designer.store import RunStore
 from designer.workflows.pipeline import (
@@ -34,11 +35,11 @@ from designer.workflows.pipeline import (
     finish_scores,
     generate_chunk,
     process_chunk,
+    started_store,
     validate,
+    with_absolute_input,
 )
-from designer.workflows.pipeline import (
-    input_table as read_input,
-)
+from designer.workflows.pipeline import input_table as read_input
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,9 @@ class ShardWorker:
         else:
             kept, meta = process_chunk(rows, self.config, skip_oracles=self.skip)
         kept.columns["variant"] = np.full(len(kept), shard.variant, dtype=object)
-        meta.update(variant=shard.variant, node=ray.get_runtime_context().get_node_id(), pid=os.getpid())
+        context = ray.get_runtime_context()
+        meta.update(variant=shard.variant, node=context.get_node_id(), pid=os.getpid(),
+                    restarted=bool(context.was_current_actor_reconstructed))
         return kept, meta
 
 
@@ -132,9 +135,47 @@ def check_address(address: str, timeout: float = 3.0) -> None:
         raise DesignerError(f"could not connect to the Ray cluster at {address!r}: {error.strerror or error}") from None
 
 
+LOCAL_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # Ray's local-only mode: the node IP is 127.0.0.1
+
+
 @contextmanager
-def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[Any]:
-    """Ray, connected: an embedded local instance (address None) or an existing cluster.
+def local_only_environment() -> Iterator[None]:
+    """Ray's supported local-only mode for the duration of a private instance, restored afterwards.
+
+    Ray 2.60's servers (GCS, raylet, workers, agents) bind to the node IP, or to every interface,
+    unless the node IP is loopback; ``_node_ip_address="127.0.0.1"`` is turned back into the machine's
+    address, but ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (how Ray runs on laptops) makes the node IP
+    127.0.0.1 for every process it starts. Token authentication stays on as a second wall:
+    ``RAY_AUTH_MODE`` is unset for the session, so that Ray 2.59+ turns token mode on for the new
+    local cluster itself (refreshing its own config; a token in ``~/.ray/auth_token`` is made if
+    missing), even when the user's environment says ``RAY_AUTH_MODE=disabled``.
+    """
+    saved = {key: os.environ.get(key) for key in [*LOCAL_ONLY, "RAY_AUTH_MODE"]}
+    os.environ.update(LOCAL_ONLY)
+    os.environ.pop("RAY_AUTH_MODE", None)
+    constants = sys.modules.get("ray._private.ray_constants")
+    cluster_flag = getattr(constants, "ENABLE_RAY_CLUSTER", None)
+    if constants is not None:  # Ray read the variable at import; this driver must see it too
+        constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if constants is not None:
+            constants.ENABLE_RAY_CLUSTER = cluster_flag
+
+
+@contextmanager
+def ray_session(address: str | None, num_cpus: int | None = None,
+                env_vars: dict[str, str] | None = None) -> Iterator[Any]:
+    """Ray, connected: a private local instance (address None: loopback only, token authentication,
+    never another cluster even when ``RAY_ADDRESS`` is set) or an existing cluster (``"auto"``,
+    ``host:port`` or ``ray://host:port``; its token comes from ``RAY_AUTH_TOKEN`` /
+    ``RAY_AUTH_TOKEN_PATH`` / ``~/.ray/auth_token`` when the cluster requires one).
 
     A session that is already initialised (a notebook, the tests) is used as it is.
     """
@@ -144,23 +185,38 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[An
         yield ray
         return
     runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(),
-                                                                            os.environ.get("PYTHONPATH")]))}}
-    try:
-        if address is None:
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private, loopback-only instance
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                     _node_ip_address="127.0.0.1", runtime_env=runtime_env)
-        else:
-            check_address(address)
-            ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
-    except Exception as error:  # Ray raises ConnectionError, RuntimeError or ValueError here
-        where = "start a local Ray instance" if address is None else f"connect to the Ray cluster at {address!r}"
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DesignerError(f"could not {where}: {message}") from None
+                                                                            os.environ.get("PYTHONPATH")])),
+                                **(env_vars or {})}}
+    if address is None:
+        with local_only_environment():
+            _init(ray, "start a local Ray instance", address="local", num_cpus=num_cpus, include_dashboard=False,
+                  log_to_driver=False, runtime_env=runtime_env)
+            try:
+                yield ray
+            finally:
+                ray.shutdown()
+        return
+    check_address(address)
+    _init(ray, f"connect to the Ray cluster at {address!r}", address=address, log_to_driver=False,
+          runtime_env=runtime_env)
     try:
         yield ray
     finally:
         ray.shutdown()
+
+
+def _init(ray: Any, what: str, **options: Any) -> None:
+    """``ray.init`` with its failures as one DesignerError line; a refused join names the token fix
+    (Ray reports a missing token only as "failed to connect")."""
+    try:
+        ray.init(**options)
+    except Exception as error:  # Ray raises ConnectionError, RuntimeError, ValueError, AuthenticationError
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if options.get("address") != "local" and os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+            message += ("; if the cluster uses token authentication (Ray's default since 2.59), set "
+                        "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH (or RAY_AUTH_TOKEN) to its token before "
+                        "starting designer (docs/cluster.md)")
+        raise DesignerError(f"could not {what}: {message}") from None
 
 
 @dataclass
@@ -175,10 +231,29 @@ class _Task:
         return "sample" if self.meta is None else "expensive"
 
 
+def same_campaign(old: str, new: str) -> bool:
+    """Whether a resumed campaign computes the same thing: only how the work is spread may change
+    (workers, time-out, retries, GPUs per worker)."""
+    import tomllib
+
+    from designer.config import RESUMABLE_CHANGES
+
+    def essence(text: str) -> dict:
+        data = tomllib.loads(text)
+        for key in RESUMABLE_CHANGES:
+            data.get("campaign", {}).pop(key, None)
+        return data
+
+    return essence(old) == essence(new)
+
+
 def campaign(config: CampaignConfig, directory: str | Path, *, address: str | None = None, resume: bool = False,
              progress: bool = False, base_dir: str | Path = ".") -> RunResult:
-    """Run a campaign into ``directory`` on Ray (``address`` None: a local instance sized to the machine)."""
+    """Run a campaign into ``directory`` on Ray (``address`` None: a private local instance sized to the
+    machine, loopback only). A resume may change workers, time-outs and retries, not what is computed."""
     started = time.perf_counter()
+    config = with_absolute_input(config, base_dir)
+    assert isinstance(config, CampaignConfig)
     validate(config)
     step = config.generate
     if step is not None and ":" not in step.model:
@@ -187,37 +262,53 @@ def campaign(config: CampaignConfig, directory: str | Path, *, address: str | No
         for variant in config.campaign.variants:
             check_request(step.model, variant.targets if variant.targets is not None else step.targets,
                           step.tolerance, n=step.n, max_samples=step.max_samples)
-    store = RunStore(directory)
-    store.start(dump_config(config), resume=resume)
-    input_table = None
-    if config.input is not None:
-        input_table = read_input(config, Path(base_dir))
-    shards = plan_shards(config, len(input_table) if input_table is not None else None)
-    done = store.done()
-    todo = deque(s for s in shards if s.index not in done)
-    failed_dir = store.directory / "failed"
-    failed_dir.mkdir(exist_ok=True)
-    for shard in todo:  # a shard that failed before gets another chance on resume
-        (failed_dir / f"{shard.index:06d}.json").unlink(missing_ok=True)
-    nodes: Counter = Counter()
-    skip = expensive_oracles(config)
-    if todo:
-        with ray_session(address) as ray:
-            _drive(ray, config, store, todo, len(shards) - len(todo), len(shards), input_table, skip, nodes, progress)
+    with started_store(directory, config, resume=resume, same=same_campaign) as store:
+        input_table = read_input(config, Path(".")) if config.input is not None else None
+        shards = plan_shards(config, len(input_table) if input_table is not None else None)
+        done = store.done()
+        todo = deque(s for s in shards if s.index not in done)
+        failed_dir = store.directory / "failed"
+        failed_dir.mkdir(exist_ok=True)
+        for shard in todo:  # a shard that failed before gets another chance on resume
+            (failed_dir / f"{shard.index:06d}.json").unlink(missing_ok=True)
+        skip = expensive_oracles(config)
+        if todo:
+            with ray_session(address) as ray:
+                _drive(ray, config, store, todo, len(shards) - len(todo), len(shards), input_table, skip, progress)
     failures = [json.loads(p.read_text()) for p in sorted(failed_dir.glob("*.json"))]
-    result = finalize(config, store, started, {
+    _, headers = store.read_chunks()
+    timings = [{"shard": h["chunk"], "variant": h.get("variant", ""), "node": str(h.get("node", ""))[:8],
+                "seconds": h.get("seconds"), "drawn": h.get("produced"), "kept": h.get("kept"),
+                "worker restarted": h.get("restarted", False)} for h in headers]
+    return finalize(config, store, started, {
         "shards": len(shards), "resumed_shards": len(done), "failed_shards": failures,
-        "nodes": dict(nodes), "address": address or "local"})
-    return result
+        "nodes": dict(Counter(str(h.get("node", "")) for h in headers)), "address": address or "local",
+        "shard_timings": timings})
+
+
+def check_resources(settings: Any, resources: dict[str, float]) -> int:
+    """How many workers the cluster can place, or one error line when it cannot place what the config
+    asks for (Ray would wait until the shard time-out and then drop the shards)."""
+    cpus = int(resources.get("CPU", 0))
+    if settings.workers and settings.workers > cpus:
+        raise DesignerError(f"campaign.workers = {settings.workers} but the Ray cluster has {cpus} CPU(s): each "
+                            "worker needs one; lower workers or add nodes")
+    gpus = resources.get("GPU", 0.0)
+    if settings.num_gpus_per_worker > 0:
+        placeable = int(gpus // settings.num_gpus_per_worker)
+        if placeable == 0:
+            raise DesignerError(f"campaign.num_gpus_per_worker = {settings.num_gpus_per_worker:g} but the Ray "
+                                f"cluster has {gpus:g} GPU(s); set it to 0 to run on CPUs")
+        return min(settings.workers or placeable, placeable, max(cpus, 1))
+    return settings.workers or max(cpus, 1)
 
 
 def _drive(ray: Any, config: CampaignConfig, store: RunStore, todo: deque[Shard], already: int, total: int,
-           input_table: Candidates | None, skip: list[str], nodes: Counter, progress: bool) -> None:
+           input_table: Candidates | None, skip: list[str], progress: bool) -> None:
     """The driver loop: keep every worker busy, store shards as they finish, retry or record failures."""
     settings = config.campaign
     config_json = config.model_dump_json()
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    n_workers = max(1, min(settings.workers or cpus, len(todo)))
+    n_workers = max(1, min(check_resources(settings, ray.cluster_resources()), len(todo)))
     actor_class = ray.remote(ShardWorker).options(
         num_cpus=1, num_gpus=settings.num_gpus_per_worker, max_restarts=-1,
         max_task_retries=settings.max_retries)
@@ -273,8 +364,9 @@ def _drive(ray: Any, config: CampaignConfig, store: RunStore, todo: deque[Shard]
                     continue
             else:
                 kept, meta = result, task.meta
+            meta["seconds"] = round(time.monotonic() - task.started, 3)  # sampling and scoring, this shard
+            meta["kept"] = len(kept)
             store.write_chunk(task.shard.index, kept, meta)
-            nodes[meta["node"]] += 1
             counts["done"] += 1
             counts["candidates"] += meta["produced"]
         bar.update(counts)

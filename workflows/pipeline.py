@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,16 +201,68 @@ def validate(config: RunConfig) -> None:
     resolve_oracles(config.score.oracles)
 
 
+def with_absolute_input(config: RunConfig, base_dir: str | Path) -> RunConfig:
+    """The config with its ``[input]`` path made absolute, so that the run directory's config.toml
+    resumes from anywhere (a relative path was relative to the original config's folder)."""
+    if config.input is None or Path(config.input.path).is_absolute():
+        return config
+    path = (Path(base_dir) / config.input.path).resolve()
+    return config.model_copy(update={"input": config.input.model_copy(update={"path": str(path)})})
+
+
+def fingerprint(config: RunConfig) -> dict[str, str]:
+    """SHA-256 of what a run reads beyond its config: the input file and the model's checkpoint."""
+    import hashlib
+
+    def digest(path: Path) -> str:
+        h = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+
+    prints: dict[str, str] = {}
+    if config.input is not None and Path(config.input.path).is_file():
+        prints["input file"] = digest(Path(config.input.path))
+    if config.generate is not None:
+        from designer.registry import model_entry
+
+        card = model_entry(config.generate.model).card_path()
+        weights = card.with_suffix(".pt") if card is not None else None
+        if weights is not None and weights.exists():
+            prints["model checkpoint"] = digest(weights)
+    return prints
+
+
+@contextmanager
+def started_store(directory: str | Path, config: RunConfig, *, resume: bool,
+                  same: Callable[[str, str], bool] | None = None) -> Iterator[RunStore]:
+    """The run directory, created or resumed (config and inputs checked); a start that fails before
+    any chunk is written removes what it created, so the corrected rerun is not blocked."""
+    store = RunStore(directory)
+    created = store.start(dump_config(config), resume=resume, same=same, fingerprint=fingerprint(config))
+    try:
+        yield store
+    except BaseException:
+        if created:
+            store.discard()
+        raise
+
+
 def run(config: RunConfig, directory: str | Path, *, resume: bool = False, progress: bool = False,
         base_dir: str | Path = ".") -> RunResult:
     """Run a workflow into ``directory`` (``resume`` continues an interrupted run of the same config)."""
+    started = time.perf_counter()
+    config = with_absolute_input(config, base_dir)
+    validate(config)
+    with started_store(directory, config, resume=resume) as store:
+        return _run_chunks(config, store, started, progress)
+
+
+def _run_chunks(config: RunConfig, store: RunStore, started: float, progress: bool) -> RunResult:
     from designer.filters import canonical_keys
 
-    started = time.perf_counter()
-    validate(config)
-    store = RunStore(directory)
-    store.start(dump_config(config), resume=resume)
-    table = input_table(config, Path(base_dir)) if config.input is not None else None
+    table = input_table(config, Path(".")) if config.input is not None else None
     count = chunk_count(config, len(table) if table is not None else None)
     size = config.chunk_size
     done = store.done()
@@ -249,8 +302,9 @@ def finalize(config: RunConfig, store: RunStore, started: float, extra: Mapping[
     extra = {"name": config.name, **extra, "exports": [p.name for p in exports]}
     if config.generate is not None:
         extra["target"] = _run_target_summary(headers, table)
-    summary = summarize(table, produced, invalid_total, FilterReport(produced, dict(dropped)),
-                        time.perf_counter() - started, extra)
+    elapsed = time.perf_counter() - started
+    summary = summarize(table, produced, invalid_total, FilterReport(produced, dict(dropped)), elapsed,
+                        {**extra, "elapsed_total_s": round(store.log_session(elapsed), 3)})
     store.write_summary(summary)
     write_run_report(config, table, summary, store.directory / "report.html")
     return RunResult(table, summary, store.directory, exports)
