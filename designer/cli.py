@@ -400,6 +400,11 @@ def campaign(
     result = api.campaign(config, out, address=address, resume=resume, progress=True)
     _show_table(result.candidates, 10, f"{result.summary['name']}: top of {len(result.candidates)}")
     typer.echo(campaign_summary_line(result))
+    failed = result.summary["failed_shards"]
+    if failed:  # partial output: scripts must be able to tell
+        typer.echo(f"warning: {len(failed)} shard(s) failed (first: shard {failed[0]['shard']}: {failed[0]['error']}); "
+                   "their candidates are missing; rerun with --resume to retry them", err=True)
+        raise typer.Exit(3)
     _exit_on_shortfall(result.summary)
 
 

@@ -173,3 +173,56 @@ def test_private_instance_listens_on_loopback_only_with_token_auth(tmp_path: Pat
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"campaign": {"variants": [{"name": "a"}, {"name": "a"}]}}, "variant names must be distinct; repeated: a"),
+    ({"campaign": {"guidance_grid": [1.0, 1.0]}}, "guidance_grid values must be distinct"),
+    ({"campaign": {"workers": 64}}, "campaign.workers = 64 but the Ray cluster has 2 CPU"),
+    ({"campaign": {"num_gpus_per_worker": 1}}, "num_gpus_per_worker = 1 but the Ray cluster has 0 GPU"),
+])
+def test_unplaceable_or_ambiguous_campaigns_fail_at_once(tmp_path: Path, ray_local: Path, change: dict,
+                                                         message: str) -> None:
+    cfg = config("pool")
+    cfg["campaign"].update(change["campaign"])
+    with pytest.raises(DesignerError, match=message):
+        designer.campaign(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # a failed start leaves nothing that blocks the corrected rerun
+
+
+def test_input_campaigns_take_no_variants(tmp_path: Path, smiles_file: Path) -> None:
+    cfg = {"input": {"path": str(smiles_file)}, "campaign": {"variants": [{"name": "a"}]}}
+    with pytest.raises(DesignerError, match="variants and guidance_grid apply to \\[generate\\] campaigns"):
+        designer.campaign(cfg, tmp_path / "run")
+
+
+def test_resume_checks_inputs_and_may_change_workers(tmp_path: Path, ray_local: Path) -> None:
+    source = tmp_path / "in.smi"
+    source.write_text("CCO\nCCN\nc1ccccc1\nCCCC\n")
+    config_path = tmp_path / "c.toml"
+    config_path.write_text('name = "s"\n[input]\npath = "in.smi"\n[score]\noracles = ["qed"]\n'
+                           '[campaign]\nshard_size = 2\nworkers = 1\n')
+    designer.campaign(config_path, tmp_path / "run")
+    stored = (tmp_path / "run" / "config.toml").read_text()
+    assert str(source.resolve()) in stored  # resumable from the run's own config.toml, from anywhere
+    (tmp_path / "run" / "chunks" / "000001.jsonl").unlink()
+    config_path.write_text(config_path.read_text().replace("workers = 1", "workers = 2"))
+    resumed = designer.campaign(config_path, tmp_path / "run", resume=True)
+    assert resumed.summary["resumed_shards"] == 1 and len(resumed.summary["shard_timings"]) == 2
+    assert sum(resumed.summary["nodes"].values()) == 2  # both sessions' shards counted
+    assert resumed.summary["elapsed_total_s"] >= resumed.summary["elapsed_s"]
+    assert "<h2>Shards</h2>" in (tmp_path / "run" / "report.html").read_text()
+    source.write_text("CCO\nCCN\nc1ccccc1\nCCCCO\n")  # an edited input must not be mixed in
+    with pytest.raises(DesignerError, match="input file changed since the run started"):
+        designer.campaign(config_path, tmp_path / "run", resume=True)
+
+
+def test_cli_exits_3_when_shards_failed(tmp_path: Path, ray_local: Path, monkeypatch, capsys) -> None:
+    from tests.test_cli import designer_cli
+
+    path = tmp_path / "c.toml"
+    path.write_text('name = "c"\n[generate]\nmodel = "tests.generators:fails_on_shard"\nn = 12\n'
+                    '[filter]\nrules = ["valid"]\n[campaign]\nshard_size = 4\n')
+    code, _, err = designer_cli(monkeypatch, capsys, "campaign", str(path), "--out", str(tmp_path / "run"))
+    assert code == 3 and "warning: 1 shard(s) failed (first: shard 1: this shard always fails)" in err
+    assert (tmp_path / "run" / "candidates.csv").exists()  # the other shards' output is written
