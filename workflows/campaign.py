@@ -93,7 +93,9 @@ class ShardWorker:
     """Ray actor body: keeps the generator loaded between shards (one model per worker process)."""
 
     def __init__(self, config_json: str) -> None:
-        self.config = CampaignConfig.model_validate_json(config_json)
+        config = CampaignConfig.model_validate_json(config_json)
+        # Ray gives each worker one CPU: scoring in a process pool inside it would oversubscribe the node.
+        self.config = config.model_copy(update={"score": config.score.model_copy(update={"workers": 1})})
         self.skip = frozenset(expensive_oracles(self.config))
 
     def run(self, shard: Shard, rows: Candidates | None) -> tuple[Candidates, dict[str, Any]]:

@@ -115,17 +115,15 @@ class RunResult:
 
 
 def input_table(config: RunConfig, base_dir: Path) -> Candidates:
-    """The ``[input]`` file as a table (paths relative to the config's folder), molecules as their
-    parents unless ``standardize = false``."""
+    """The ``[input]`` file as a table (paths relative to the config's folder); each chunk is
+    standardised where it is processed (:func:`process_chunk`), in parallel in a campaign."""
     from designer.io import read
-    from designer.standardize import standardize
 
     step = config.input
     assert step is not None
     path = Path(step.path)
-    table = read(path if path.is_absolute() else base_dir / path, kind=step.kind, alphabet=step.alphabet,
-                 column=step.column)
-    return standardize(table) if step.standardize else table
+    return read(path if path.is_absolute() else base_dir / path, kind=step.kind, alphabet=step.alphabet,
+                column=step.column)
 
 
 def chunk_count(config: RunConfig, rows: int | None) -> int:
@@ -169,6 +167,10 @@ def process_chunk(chunk: Candidates, config: RunConfig, *, skip_oracles: frozens
     Oracles named in ``skip_oracles`` are left for a later stage (a campaign scores expensive
     oracles in their own remote tasks); the objective is then combined by :func:`finish_scores`.
     """
+    if config.input is not None and config.input.standardize:  # molecules as their parents
+        from designer.standardize import standardize
+
+        chunk = standardize(chunk)
     produced = len(chunk)
     invalid = Counter(reason_kind(r) for r, ok in zip(chunk.reasons, chunk.valid, strict=True) if not ok)
     kept, report = apply_rules(chunk, config.filter.rules)
