@@ -263,7 +263,10 @@ def oracles() -> Any:
 def design_sequences(backbones: CandidatesLike, *, per_backbone: int = 1, temperature: float = 0.1,
                      seed: int = 0) -> Candidates:
     """ProteinMPNN sequences for backbones (a table, a .pdb file or a folder of them): a protein
-    sequence table with each design's mean log-likelihood (``mpnn_ll``) and its ``backbone`` id."""
+    sequence table with each design's mean log-likelihood (``mpnn_ll``) and its ``backbone`` id.
+
+    >>> designs = designer.design_sequences("backbones/", per_backbone=4, seed=0)
+    """
     from designer.oracles.structure import design_sequences as design
 
     table = as_candidates(backbones, kind="backbone")
@@ -272,7 +275,12 @@ def design_sequences(backbones: CandidatesLike, *, per_backbone: int = 1, temper
 
 def run(config: str | Path | Mapping[str, Any], directory: str | Path | None = None, *,
         resume: bool = False, progress: bool = False) -> RunResult:
-    """Run a workflow config (a TOML path or a mapping) into a run directory (default ``runs/<name>``)."""
+    """Run a workflow config (a TOML path or a mapping) into a run directory (default ``runs/<name>``):
+    chunks as they finish, exports, ``summary.json`` and ``report.html``; ``resume`` continues it.
+
+    >>> result = designer.run("configs/score_molecules.toml", "runs/demo")
+    >>> result.summary["kept"], result.candidates.to_pandas()
+    """
     from designer.config import load_config, parse_config
     from designer.workflows.pipeline import run as run_workflow
 
@@ -286,8 +294,12 @@ def run(config: str | Path | Mapping[str, Any], directory: str | Path | None = N
 
 def campaign(config: str | Path | Mapping[str, Any], directory: str | Path | None = None, *,
              address: str | None = None, resume: bool = False, progress: bool = False) -> RunResult:
-    """Run a campaign config on Ray: a local instance by default, or the cluster at ``address``
-    (``"auto"`` or ``"ray://host:port"``). Returns the same results as :func:`run`."""
+    """Run a campaign config on Ray: a private local instance by default (loopback only, token
+    authentication), or the cluster at ``address`` (``"auto"``, ``"host:port"`` or ``"ray://host:port"``;
+    see docs/cluster.md). Returns the same results as :func:`run`.
+
+    >>> result = designer.campaign("configs/campaign_molecules.toml", "runs/qed-campaign")
+    """
     from designer.config import CampaignConfig, load_config, parse_config
     from designer.workflows.campaign import campaign as run_campaign
 

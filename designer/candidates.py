@@ -231,14 +231,18 @@ class Candidates:
     def item_label(self) -> str:
         return {"molecule": "smiles", "sequence": "sequence", "backbone": "residues"}[self.kind]
 
-    def to_pandas(self) -> pd.DataFrame:
-        """A DataFrame: ``id``, the item (``smiles``/``sequence``/``residues``), scores, ``reason``."""
+    def to_pandas(self, mols: bool = False) -> pd.DataFrame:
+        """A DataFrame: ``id``, the item (``smiles``/``sequence``/``residues``), scores, ``reason``;
+        with ``mols=True`` also a ``ROMol`` column of RDKit molecules, as ``PandasTools`` expects
+        (``PandasTools.RenderImagesInAllDataFrames()`` then draws them)."""
         import pandas as pd
 
         frame = pd.DataFrame({"id": self.ids, self.item_label: self.items})
         for name, values in self.columns.items():
             frame[name] = values
         frame["reason"] = self.reasons
+        if mols and self.kind == "molecule":
+            frame["ROMol"] = self.mols
         return frame
 
     def __repr__(self) -> str:

@@ -65,7 +65,11 @@ def check_writable(path: Path) -> None:
 # --- readers ----------------------------------------------------------------------------------
 def read(path: str | Path, *, kind: str | None = None, alphabet: str | None = None,
          column: str | None = None) -> Candidates:
-    """Read candidates from ``path``; ``column`` names the SMILES/sequence column of a CSV."""
+    """Read candidates from ``path`` (format by extension); ``column`` names the SMILES/sequence column
+    of a CSV.
+
+    >>> table = designer.read("mols.sdf")
+    """
     path = Path(path)
     if not path.exists():
         raise DesignerError(f"{path}: no such file or directory")
@@ -189,7 +193,11 @@ def _read_fasta(path: Path, alphabet: str | None) -> Candidates:
 
 # --- writers ----------------------------------------------------------------------------------
 def write(candidates: Candidates, path: str | Path) -> Path:
-    """Write ``candidates`` to ``path`` in the format its extension names (a directory: PDB files)."""
+    """Write ``candidates`` to ``path`` in the format its extension names (a directory: PDB files),
+    every score column included; written whole or not at all.
+
+    >>> designer.write(table, "scored.sdf")
+    """
     path = Path(path)
     fmt = file_format(path)
     check_writable(path)

@@ -27,7 +27,10 @@ def test_mol_objects_series_index_and_bare_smiles() -> None:
     table = designer.score(mols, oracles=["qed"])
     assert table.items == ["CCO", ""] and np.isfinite(table.columns["qed"][0]) and not table.valid[1]
     frame = pd.DataFrame({"ROMol": [Chem.MolFromSmiles("c1ccccc1O")], "name": ["phenol"]})  # as PandasTools makes it
-    assert designer.score(frame, oracles=["qed"]).items == ["Oc1ccccc1"]
+    scored = designer.score(frame, oracles=["qed"])
+    assert scored.items == ["Oc1ccccc1"] and list(scored.columns["name"]) == ["phenol"]
+    back = scored.to_pandas(mols=True)  # round trip to a PandasTools frame
+    assert isinstance(back["ROMol"][0], Chem.Mol) and back["qed"][0] > 0
     series = pd.Series(["CCO", "c1ccccc1"], index=["ethanol", "benzene"])
     assert designer.score(series, oracles=["qed"]).ids == ["ethanol", "benzene"]
     assert designer.score("CCO", oracles=["qed"]).items == ["CCO"]  # a SMILES, not a file name
@@ -45,8 +48,10 @@ def test_listings_and_optimize_mirror_the_cli() -> None:
     assert "qed" in set(designer.oracles()["name"])
     with pytest.raises(DesignerError, match="exactly one of"):
         designer.optimize()
-    for name in ("generate", "score", "filter", "optimize", "models", "oracles"):
+    for name in ("generate", "score", "filter", "optimize", "models", "oracles", "read", "write", "run", "campaign",
+                 "as_candidates", "design_sequences"):
         assert ">>>" in getattr(designer, name).__doc__, name
+    assert all(name in designer.__doc__ for name in ("generate", "score", "models", "oracles"))  # help(designer)
 
 
 def test_comparison_rule_with_a_bad_number_and_alphabet_hint() -> None:

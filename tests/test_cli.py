@@ -149,6 +149,17 @@ def test_generate_help_lists_each_models_targets_from_its_card() -> None:
 
 
 def test_terminal_table_shows_reasons(tmp_path: Path, smiles_file: Path, monkeypatch, capsys) -> None:
-    code, _, err = designer_cli(monkeypatch, capsys, "score", str(smiles_file), "-o", str(tmp_path / "s.csv"),
-                                "--oracle", "qed")
+    code, out, err = designer_cli(monkeypatch, capsys, "score", str(smiles_file), "-o", str(tmp_path / "s.csv"),
+                                  "--oracle", "qed", "--oracle", "xtb_gap=0.001")
     assert code == 0 and "reason" in err and "invalid SMILES" in err
+    assert "1 invalid, " in out and "more with a NaN score" in out  # NaN scores counted, not only invalid rows
+
+
+def test_models_listing_fits_80_columns(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = designer_cli(monkeypatch, capsys, "models")
+    lines = out.splitlines()
+    assert code == 0
+    for name in ("graph-dit", "char-rnn", "gumbel-flow-peptide", "gumbel-flow-protein"):
+        assert any(line.startswith(f"{name} (") for line in lines), name  # names are never broken
+    assert max(len(line) for line in lines) <= 80
