@@ -63,7 +63,8 @@ def two_node(config: CampaignConfig, workdir: Path, port: int = 26379) -> dict:
     token.chmod(0o600)
     auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
     env = {**os.environ, **auth}
-    common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1"]
+    own = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short (Ray's socket paths) and ours alone
+    common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--temp-dir", own]
     subprocess.run([ray_bin, "start", "--head", "--port", str(port), "--include-dashboard", "false", *common],
                    env=env, check=True, capture_output=True)
     try:
@@ -79,8 +80,9 @@ def two_node(config: CampaignConfig, workdir: Path, port: int = 26379) -> dict:
         summary = json.loads((workdir / "two_node" / "summary.json").read_text())
         return {"seconds": round(time.perf_counter() - started, 2), "nodes_used": len(summary["nodes"]),
                 "shards_per_node": {node[:8]: count for node, count in summary["nodes"].items()}}
-    finally:
-        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True)
+    finally:  # stop this cluster only (`ray stop` would stop every Ray instance of the user)
+        subprocess.run(["pkill", "-9", "-f", own], capture_output=True)
+        shutil.rmtree(own, ignore_errors=True)
 
 
 def scaling(label: str, source: dict, args: argparse.Namespace, workdir: Path, cores: int) -> dict:

@@ -47,7 +47,8 @@ def cache_dir() -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -69,7 +70,7 @@ def _molsets_wheel() -> Path:
                 last = (result.stderr.strip().splitlines() or ["no output"])[-1]
                 raise DesignerError(f"could not fetch the molsets wheel from PyPI: {last}")
             got.replace(wheel)
-    if _sha256(wheel) != MOLSETS_SHA256:
+    if sha256_file(wheel) != MOLSETS_SHA256:
         wheel.unlink()
         raise DesignerError(f"checksum mismatch for {wheel}; removed it, run again to fetch it anew")
     return wheel

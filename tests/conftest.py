@@ -47,3 +47,15 @@ def _one_torch_thread() -> None:
 def _quiet_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "160")
     os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+@pytest.fixture
+def pool_model(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test double ``tests.generators:PoolGenerator`` registered as model "pool"."""
+    from designer import registry
+    from designer.workflows import pipeline
+
+    entry = registry.ModelEntry("pool", "molecule", "test pool", "tests.generators:PoolGenerator")
+    monkeypatch.setitem(registry._MODELS, "pool", entry)
+    monkeypatch.setattr(pipeline, "_generators", {})
+    return "pool"

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +27,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def raylets() -> set[int]:
+    """Process ids of the raylets running now (one per Ray node on this machine)."""
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return {int(line.split()[0]) for line in out.splitlines()[1:] if "raylet/raylet " in line}
+
+
 @pytest.fixture
 def cluster(tmp_path: Path):
     """Two one-CPU nodes with token authentication; yields (address, environment with the token)."""
@@ -34,16 +42,20 @@ def cluster(tmp_path: Path):
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), "PYTHONPATH": str(ROOT)}
     env.pop("RAY_ADDRESS", None)
     port = free_port()
-    common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
+    own = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short (Ray's socket paths) and ours alone
+    common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats", "--temp-dir", own]
     try:
         subprocess.run([RAY, "start", "--head", "--port", str(port), "--include-dashboard", "false", *common],
                        env=env, check=True, capture_output=True, timeout=120)
+        before = raylets()
         subprocess.run([RAY, "start", "--address", f"127.0.0.1:{port}", *common], env=env, check=True,
                        capture_output=True, timeout=120)
         time.sleep(2)
+        env["TEST_WORKER_RAYLET"] = " ".join(str(pid) for pid in raylets() - before)
         yield f"127.0.0.1:{port}", env
-    finally:
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+    finally:  # stop this cluster only (`ray stop` would stop every Ray instance of the user)
+        subprocess.run(["pkill", "-9", "-f", own], capture_output=True)
+        shutil.rmtree(own, ignore_errors=True)
 
 
 def test_campaign_joins_an_authenticated_two_node_cluster(tmp_path: Path, cluster) -> None:
@@ -68,3 +80,27 @@ def test_campaign_joins_an_authenticated_two_node_cluster(tmp_path: Path, cluste
     last = refused.stderr.strip().splitlines()[-1]
     assert refused.returncode == 2 and last.startswith("error: could not connect to the Ray cluster")
     assert "RAY_AUTH_MODE=token" in last and "RAY_AUTH_TOKEN_PATH" in last
+
+
+def test_a_lost_node_shrinks_the_pool_and_its_shards_are_rerun(tmp_path: Path, cluster) -> None:
+    """The second node dies mid-campaign (its raylet killed): the shards it held are requeued on the
+    node that is left, the pool shrinks instead of waiting for time-outs, nothing is lost or doubled."""
+    address, env = cluster
+    config = {"name": "c", "generate": {"model": "tests.generators:slow", "n": 60, "seed": 0, "targets": {"qed": 0.6}},
+              "filter": {"rules": ["valid"]}, "score": {"oracles": []}, "export": {"formats": ["csv"]},
+              "campaign": {"shard_size": 4, "workers": 2, "shard_timeout_s": 600}}
+    (tmp_path / "c.json").write_text(json.dumps(config))
+    script = (f"import json, designer; r = designer.campaign(json.load(open('c.json')), 'run', address={address!r}); "
+              "print(json.dumps([r.summary['kept'], len(r.summary['failed_shards']), r.summary['nodes']]))")
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    chunks = tmp_path / "run" / "chunks"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(chunks.glob("*.jsonl"))) < 3:
+        time.sleep(0.2)
+    for pid in env["TEST_WORKER_RAYLET"].split():
+        os.kill(int(pid), 9)  # the node goes, and its workers with it
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err[-2000:]
+    kept, failed, nodes = json.loads(out.strip().splitlines()[-1])
+    assert kept == 60 and failed == 0 and len(nodes) == 2  # every shard once; both nodes had worked

@@ -11,19 +11,9 @@ from pathlib import Path
 import pytest
 
 import designer
-from designer import registry
-from designer.workflows import pipeline
 from tests.test_cli import designer_cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-@pytest.fixture
-def pool_model(monkeypatch: pytest.MonkeyPatch) -> str:
-    entry = registry.ModelEntry("pool", "molecule", "test pool", "tests.generators:PoolGenerator")
-    monkeypatch.setitem(registry._MODELS, "pool", entry)
-    monkeypatch.setattr(pipeline, "_generators", {})
-    return "pool"
 
 
 def browse(page: Path, screenshot: Path) -> list[str]:

@@ -22,14 +22,6 @@ from tests.test_cli import designer_cli
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def pool_model(monkeypatch: pytest.MonkeyPatch) -> str:
-    entry = registry.ModelEntry("pool", "molecule", "test pool", "tests.generators:PoolGenerator")
-    monkeypatch.setitem(registry._MODELS, "pool", entry)
-    monkeypatch.setattr(pipeline, "_generators", {})
-    return "pool"
-
-
 def rdkit_qed(smiles: list[str]) -> np.ndarray:
     from rdkit import Chem
     from rdkit.Chem import QED

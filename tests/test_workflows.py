@@ -9,18 +9,9 @@ import numpy as np
 import pytest
 
 import designer
-from designer import registry
 from designer.config import load_config
 from designer.errors import DesignerError
 from designer.workflows import pipeline
-
-
-@pytest.fixture
-def pool_model(monkeypatch: pytest.MonkeyPatch) -> str:
-    entry = registry.ModelEntry("pool", "molecule", "test pool", "tests.generators:PoolGenerator")
-    monkeypatch.setitem(registry._MODELS, "pool", entry)
-    monkeypatch.setattr(pipeline, "_generators", {})
-    return "pool"
 
 
 def write_config(tmp_path: Path, text: str) -> Path:

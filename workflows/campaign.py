@@ -98,6 +98,12 @@ class ShardWorker:
         self.config = config.model_copy(update={"score": config.score.model_copy(update={"workers": 1})})
         self.skip = frozenset(expensive_oracles(self.config))
 
+    def node(self) -> str:
+        """The node this worker runs on (the pool's start probe)."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
     def run(self, shard: Shard, rows: Candidates | None) -> tuple[Candidates, dict[str, Any]]:
         import ray
 
@@ -305,9 +311,66 @@ def check_resources(settings: Any, resources: dict[str, float]) -> int:
     return settings.workers or max(cpus, 1)
 
 
+PLACEMENT_TIMEOUT_S = 120.0  # a worker not started by then cannot be placed: stop with the reason
+NODE_CHECK_S = 2.0  # how often the driver looks for lost nodes
+
+
+class _WorkerPool:
+    """Sampling actors, handed out only once they have started (a probe call answered), each with the
+    node it runs on, so that shards never queue behind an actor Ray cannot place and the pool shrinks
+    when a node is lost."""
+
+    def __init__(self, ray: Any, actor_class: Any, config_json: str, size: int) -> None:
+        self.ray, self.actor_class, self.config_json = ray, actor_class, config_json
+        self.starting: dict[Any, tuple[Any, float]] = {}  # probe ref -> (actor, when asked for)
+        self.idle: deque[Any] = deque()
+        self.node: dict[Any, str] = {}  # started actor -> node id
+        self.failed_starts = 0
+        for _ in range(size):
+            self.spawn()
+
+    def spawn(self) -> None:
+        actor = self.actor_class.remote(self.config_json)
+        self.starting[actor.node.remote()] = (actor, time.monotonic())
+
+    def poll(self, ready: list[Any]) -> None:
+        """Move actors whose probe answered to the idle queue; replace ones that died starting."""
+        for ref in [r for r in ready if r in self.starting]:
+            actor, _ = self.starting.pop(ref)
+            try:
+                self.node[actor] = self.ray.get(ref)
+                self.idle.append(actor)
+            except self.ray.exceptions.RayError as error:
+                self.failed_starts += 1
+                if self.failed_starts > 3 * max(1, len(self.node) + len(self.starting) + 1):
+                    raise DesignerError(f"campaign workers keep failing to start: {_first_line(error)}") from None
+                self.spawn()
+
+    def stalled(self, now: float) -> bool:
+        """No worker has started and the oldest request waited longer than the placement time-out."""
+        return not self.node and bool(self.starting) and \
+            now - min(t for _, t in self.starting.values()) > PLACEMENT_TIMEOUT_S
+
+    def retire(self, actor: Any) -> None:
+        self.node.pop(actor, None)
+        try:
+            self.ray.kill(actor)
+        except Exception:  # already gone with its node
+            pass
+
+    def lost(self, alive: set[str]) -> set[Any]:
+        """Actors on nodes that are no longer alive (retired); idle ones are dropped from the queue."""
+        gone = {actor for actor, node in self.node.items() if node not in alive}
+        self.idle = deque(a for a in self.idle if a not in gone)
+        for actor in gone:
+            self.retire(actor)
+        return gone
+
+
 def _drive(ray: Any, config: CampaignConfig, store: RunStore, todo: deque[Shard], already: int, total: int,
            input_table: Candidates | None, skip: list[str], progress: bool) -> None:
-    """The driver loop: keep every worker busy, store shards as they finish, retry or record failures."""
+    """The driver loop: keep every started worker busy, store shards as they finish, retry or record
+    failures, and requeue the shards of a node that is lost."""
     settings = config.campaign
     config_json = config.model_dump_json()
     n_workers = max(1, min(check_resources(settings, ray.cluster_resources()), len(todo)))
@@ -315,14 +378,11 @@ def _drive(ray: Any, config: CampaignConfig, store: RunStore, todo: deque[Shard]
         num_cpus=1, num_gpus=settings.num_gpus_per_worker, max_restarts=-1,
         max_task_retries=settings.max_retries)
     expensive = ray.remote(_score_expensive).options(num_cpus=1, max_retries=settings.max_retries)
-
-    def new_worker() -> Any:
-        return actor_class.remote(config_json)
-
-    idle = deque(new_worker() for _ in range(n_workers))
+    pool = _WorkerPool(ray, actor_class, config_json, n_workers)
     pending: dict[Any, _Task] = {}
     counts = {"done": already, "failed": 0, "candidates": 0}
     bar = _Progress(progress, total, already)
+    checked = time.monotonic()
 
     def fail(shard: Shard, error: str) -> None:
         record = {"shard": shard.index, "variant": shard.variant, "error": error}
@@ -330,36 +390,48 @@ def _drive(ray: Any, config: CampaignConfig, store: RunStore, todo: deque[Shard]
         counts["failed"] += 1
 
     while todo or pending:
-        while todo and idle:
-            shard, worker = todo.popleft(), idle.popleft()
+        while todo and pool.idle:
+            shard, worker = todo.popleft(), pool.idle.popleft()
             rows = None if input_table is None else input_table.take(np.arange(shard.offset, shard.offset + shard.size))
             pending[worker.run.remote(shard, rows)] = _Task(shard, time.monotonic(), worker=worker)
-        ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+        ready, _ = ray.wait([*pending, *pool.starting], num_returns=1, timeout=0.5)
+        pool.poll(ready)
         now = time.monotonic()
+        if todo and not pending and not pool.idle and pool.stalled(now):
+            raise DesignerError(f"no campaign worker could be placed in {PLACEMENT_TIMEOUT_S:g} s (each needs 1 CPU"
+                                + (f" and {settings.num_gpus_per_worker:g} GPU" if settings.num_gpus_per_worker else "")
+                                + "); finished shards are kept, continue with --resume once the cluster has room")
+        if now - checked > NODE_CHECK_S:  # a lost node: requeue its shards, shrink the pool to what is left
+            checked = now
+            gone = pool.lost({n["NodeID"] for n in ray.nodes() if n["Alive"]})
+            for ref, task in [(r, t) for r, t in pending.items() if t.worker in gone]:
+                del pending[ref]
+                todo.appendleft(task.shard)
         for ref, task in list(pending.items()):
             if ref not in ready and now - task.started > settings.shard_timeout_s:
                 del pending[ref]
                 fail(task.shard, f"timed out after {settings.shard_timeout_s:g} s")
                 if task.stage == "sample":
-                    ray.kill(task.worker)  # a stuck worker is replaced, not reused
-                    idle.append(new_worker())
+                    pool.retire(task.worker)  # a stuck worker is replaced, not reused
+                    pool.spawn()
                 else:
                     ray.cancel(ref, force=True)
-        for ref in ready:
+        for ref in [r for r in ready if r in pending]:
             task = pending.pop(ref)
             try:
                 result = ray.get(ref)
             except ray.exceptions.RayActorError as error:  # Ray already retried it max_retries times
                 fail(task.shard, f"worker died {settings.max_retries + 1} times: {_first_line(error)}")
-                idle.append(new_worker())
+                pool.retire(task.worker)
+                pool.spawn()
                 continue
             except ray.exceptions.RayError as error:  # the shard's own error: retrying would repeat it
                 fail(task.shard, _first_line(error))
                 if task.worker is not None:
-                    idle.append(task.worker)
+                    pool.idle.append(task.worker)
                 continue
             if task.stage == "sample":
-                idle.append(task.worker)
+                pool.idle.append(task.worker)
                 kept, meta = result
                 if skip:  # expensive oracles run as their own remote task before the shard is stored
                     pending[expensive.remote(config_json, kept, skip)] = _Task(task.shard, time.monotonic(), meta=meta)

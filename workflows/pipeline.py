@@ -214,14 +214,7 @@ def with_absolute_input(config: RunConfig, base_dir: str | Path) -> RunConfig:
 
 def fingerprint(config: RunConfig) -> dict[str, str]:
     """SHA-256 of what a run reads beyond its config: the input file and the model's checkpoint."""
-    import hashlib
-
-    def digest(path: Path) -> str:
-        h = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
+    from designer.data import sha256_file as digest
 
     prints: dict[str, str] = {}
     if config.input is not None and Path(config.input.path).is_file():
