@@ -87,9 +87,14 @@ def two_node(config: CampaignConfig, workdir: Path, port: int = 26379) -> dict:
 
 def scaling(label: str, source: dict, args: argparse.Namespace, workdir: Path, cores: int) -> dict:
     """In-process loop, 1 Ray worker and all cores on the same work; efficiency and overhead."""
+    import torch
+
     plain, _ = make_configs(source, args.shard_size, None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the baseline gets what one Ray worker gets: one CPU, one torch thread
     started = time.perf_counter()
     run(plain, workdir / f"{label}_in_process")
+    torch.set_num_threads(threads)
     row: dict = {"in_process_s": round(time.perf_counter() - started, 2)}
     _, one = make_configs(source, args.shard_size, 1)
     row["ray_1_worker"] = timed_campaign(one, workdir, f"{label}_one_worker", num_cpus=1)
@@ -109,6 +114,8 @@ def main() -> None:
     parser.add_argument("--shard-size", type=int, default=2000)
     parser.add_argument("--skip-two-node", action="store_true")
     parser.add_argument("--skip-generation", action="store_true")
+    parser.add_argument("--only", choices=["scoring", "generation", "two_node"], nargs="+",
+                        help="measure these parts again and keep the others from the current results file")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="designer-campaign-bench-"))
     smiles_path = workdir / "molecules.smi"
@@ -116,11 +123,18 @@ def main() -> None:
     cores = os.cpu_count() or 1
     results: dict = {"n": args.n, "shard_size": args.shard_size, "oracles": ORACLES, "cores": cores,
                      "load_average_at_start": os.getloadavg()}
-    results["scoring"] = scaling("scoring", {"input": {"path": str(smiles_path)}}, args, workdir, cores)
-    if not args.skip_generation:
+    wanted = set(args.only or ["scoring", "generation", "two_node"])
+    if args.only:  # the other parts come from the last full run (same n and shard size)
+        kept = json.loads((RESULTS / "campaign.json").read_text())
+        assert (kept["n"], kept["shard_size"]) == (args.n, args.shard_size), "--only needs the same --n and --shard-size"
+        results.update({k: v for k, v in kept.items() if k in {"scoring", "generation", "two_node"} - wanted})
+        results["remeasured"] = sorted(wanted)
+    if "scoring" in wanted:
+        results["scoring"] = scaling("scoring", {"input": {"path": str(smiles_path)}}, args, workdir, cores)
+    if "generation" in wanted and not args.skip_generation:
         results["generation"] = scaling("generation", {"generate": {"model": "char-rnn", "n": args.n, "seed": 0},
                                                         "filter": {"rules": ["valid"]}}, args, workdir, cores)
-    if not args.skip_two_node:
+    if "two_node" in wanted and not args.skip_two_node:
         _, every = make_configs({"input": {"path": str(smiles_path)}}, args.shard_size, None)
         results["two_node"] = two_node(every, workdir)
     shutil.rmtree(workdir, ignore_errors=True)
@@ -130,7 +144,10 @@ def main() -> None:
              f"{args.n:,} candidates per setting, shards of {args.shard_size:,}; {cores} cores; load average at start "
              f"{[round(x, 2) for x in results['load_average_at_start']]}. Scoring: MOSES test molecules with "
              f"{', '.join(ORACLES)} (standardised in the shards). Generation: the default model (char-rnn), rule "
-             "valid, scored with the same oracles. Baseline: the same workflow as an in-process loop (one process).",
+             "valid, scored with the same oracles. Baseline: the same workflow as an in-process loop (one process, "
+             "one torch thread: what one Ray worker with one CPU gets)."
+             + (f" Parts measured again in this run: {', '.join(results['remeasured'])}; the others are from the "
+                "previous full run." if "remeasured" in results else ""),
              "", "| work | in-process loop (s) | Ray, 1 worker (s) | Ray overhead | Ray, 2 workers (s) | "
              "2-worker efficiency (vs 1 worker / vs in-process) |", "|---|---|---|---|---|---|"]
     for label in ("scoring", "generation"):
