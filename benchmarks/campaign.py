@@ -126,7 +126,8 @@ def main() -> None:
     wanted = set(args.only or ["scoring", "generation", "two_node"])
     if args.only:  # the other parts come from the last full run (same n and shard size)
         kept = json.loads((RESULTS / "campaign.json").read_text())
-        assert (kept["n"], kept["shard_size"]) == (args.n, args.shard_size), "--only needs the same --n and --shard-size"
+        same = (kept["n"], kept["shard_size"]) == (args.n, args.shard_size)
+        assert same, "--only needs the same --n and --shard-size as the kept results"
         results.update({k: v for k, v in kept.items() if k in {"scoring", "generation", "two_node"} - wanted})
         results["remeasured"] = sorted(wanted)
     if "scoring" in wanted:
