@@ -394,6 +394,8 @@ def _drive(ray: Any, config: CampaignConfig, store: RunStore, todo: deque[Shard]
             shard, worker = todo.popleft(), pool.idle.popleft()
             rows = None if input_table is None else input_table.take(np.arange(shard.offset, shard.offset + shard.size))
             pending[worker.run.remote(shard, rows)] = _Task(shard, time.monotonic(), worker=worker)
+        if todo and not pending and not pool.idle and not pool.starting and not pool.node:
+            pool.spawn()  # every worker was lost with its node: ask for one where there is room
         ready, _ = ray.wait([*pending, *pool.starting], num_returns=1, timeout=0.5)
         pool.poll(ready)
         now = time.monotonic()
