@@ -91,7 +91,8 @@ def test_a_lost_node_shrinks_the_pool_and_its_shards_are_rerun(tmp_path: Path, c
               "campaign": {"shard_size": 4, "workers": 2, "shard_timeout_s": 600}}
     (tmp_path / "c.json").write_text(json.dumps(config))
     script = (f"import json, designer; r = designer.campaign(json.load(open('c.json')), 'run', address={address!r}); "
-              "print(json.dumps([r.summary['kept'], len(r.summary['failed_shards']), r.summary['nodes']]))")
+              "s = r.summary; print(json.dumps([s['kept'], len(s['failed_shards']), s['nodes'], "
+              "sorted(t['shard'] for t in s['shard_timings']), s['shards']]))")
     process = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     chunks = tmp_path / "run" / "chunks"
@@ -102,5 +103,6 @@ def test_a_lost_node_shrinks_the_pool_and_its_shards_are_rerun(tmp_path: Path, c
         os.kill(int(pid), 9)  # the node goes, and its workers with it
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err[-2000:]
-    kept, failed, nodes = json.loads(out.strip().splitlines()[-1])
-    assert kept == 60 and failed == 0 and len(nodes) == 2  # every shard once; both nodes had worked
+    kept, failed, nodes, shards, planned = json.loads(out.strip().splitlines()[-1])
+    assert kept == 60 and failed == 0 and shards == list(range(planned))  # every shard once, none failed
+    assert len(nodes) == 2  # both nodes had worked before the second was lost

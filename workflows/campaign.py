@@ -380,6 +380,7 @@ def _drive(ray: Any, config: CampaignConfig, store: RunStore, todo: deque[Shard]
     expensive = ray.remote(_score_expensive).options(num_cpus=1, max_retries=settings.max_retries)
     pool = _WorkerPool(ray, actor_class, config_json, n_workers)
     pending: dict[Any, _Task] = {}
+    lost: dict[int, int] = {}  # shard -> times its worker was lost under it
     counts = {"done": already, "failed": 0, "candidates": 0}
     bar = _Progress(progress, total, already)
     checked = time.monotonic()
@@ -422,10 +423,14 @@ def _drive(ray: Any, config: CampaignConfig, store: RunStore, todo: deque[Shard]
             task = pending.pop(ref)
             try:
                 result = ray.get(ref)
-            except ray.exceptions.RayActorError as error:  # Ray already retried it max_retries times
-                fail(task.shard, f"worker died {settings.max_retries + 1} times: {_first_line(error)}")
-                pool.retire(task.worker)
-                pool.spawn()
+            except ray.exceptions.RayActorError as error:  # Ray already retried it on the same worker
+                pool.retire(task.worker)  # dead or unreachable (its node may be going): never reused
+                pool.spawn()  # gets work only once it has started, wherever there is room
+                lost[task.shard.index] = lost.get(task.shard.index, 0) + 1
+                if lost[task.shard.index] <= settings.max_retries:
+                    todo.appendleft(task.shard)  # on another worker, maybe another node
+                else:
+                    fail(task.shard, f"its worker was lost {lost[task.shard.index]} times: {_first_line(error)}")
                 continue
             except ray.exceptions.RayError as error:  # the shard's own error: retrying would repeat it
                 fail(task.shard, _first_line(error))
