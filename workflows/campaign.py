@@ -156,7 +156,7 @@ def local_only_environment() -> Iterator[None]:
     127.0.0.1 for every process it starts. Token authentication stays on as a second wall:
     ``RAY_AUTH_MODE`` is unset for the session, so that Ray 2.59+ turns token mode on for the new
     local cluster itself (refreshing its own config; a token in ``~/.ray/auth_token`` is made if
-    missing), even when the user's environment says ``RAY_AUTH_MODE=disabled``.
+    missing), even when the user's environment switches it off.
     """
     saved = {key: os.environ.get(key) for key in [*LOCAL_ONLY, "RAY_AUTH_MODE"]}
     os.environ.update(LOCAL_ONLY)
