@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -284,14 +284,8 @@ def campaign(config: CampaignConfig, directory: str | Path, *, address: str | No
             with ray_session(address) as ray:
                 _drive(ray, config, store, todo, len(shards) - len(todo), len(shards), input_table, skip, progress)
     failures = [json.loads(p.read_text()) for p in sorted(failed_dir.glob("*.json"))]
-    _, headers = store.read_chunks()
-    timings = [{"shard": h["chunk"], "variant": h.get("variant", ""), "node": str(h.get("node", ""))[:8],
-                "seconds": h.get("seconds"), "drawn": h.get("produced"), "kept": h.get("kept"),
-                "worker restarted": h.get("restarted", False)} for h in headers]
     return finalize(config, store, started, {
-        "shards": len(shards), "resumed_shards": len(done), "failed_shards": failures,
-        "nodes": dict(Counter(str(h.get("node", "")) for h in headers)), "address": address or "local",
-        "shard_timings": timings})
+        "shards": len(shards), "resumed_shards": len(done), "failed_shards": failures, "address": address or "local"})
 
 
 def check_resources(settings: Any, resources: dict[str, float]) -> int:

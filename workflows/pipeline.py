@@ -297,6 +297,12 @@ def finalize(config: RunConfig, store: RunStore, started: float, extra: Mapping[
     extra = {"name": config.name, **extra, "exports": [p.name for p in exports]}
     if config.generate is not None:
         extra["target"] = _run_target_summary(headers, table)
+    if any("node" in h for h in headers):  # campaign shards, over every session of the run
+        extra["nodes"] = dict(Counter(str(h.get("node", "")) for h in headers))
+        extra["shard_timings"] = [{"shard": h["chunk"], "variant": h.get("variant", ""),
+                                   "node": str(h.get("node", ""))[:8], "seconds": h.get("seconds"),
+                                   "drawn": h.get("produced"), "kept": h.get("kept"),
+                                   "worker restarted": h.get("restarted", False)} for h in headers]
     elapsed = time.perf_counter() - started
     summary = summarize(table, produced, invalid_total, FilterReport(produced, dict(dropped)), elapsed,
                         {**extra, "elapsed_total_s": round(store.log_session(elapsed), 3)})
