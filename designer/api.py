@@ -26,7 +26,7 @@ CandidatesLike = Any  # a Candidates table, a path, a SMILES/sequence string, a 
 
 
 def as_candidates(candidates: CandidatesLike, *, kind: str | None = None, alphabet: str | None = None,
-                  column: str | None = None) -> Candidates:
+                  column: str | None = None, standardize: bool = False) -> Candidates:
     """A table from whatever a chemist holds.
 
     - a :class:`Candidates` table (returned as it is) or a file path (read by its extension);
@@ -38,10 +38,20 @@ def as_candidates(candidates: CandidatesLike, *, kind: str | None = None, alphab
       and every other column is carried through.
 
     Sequences need ``kind="sequence"`` or an ``alphabet`` unless the column says ``sequence``.
+    ``standardize`` turns molecules into their parents (:mod:`designer.standardize`).
 
     >>> designer.as_candidates(pd.DataFrame({"smiles": ["CCO", "CCN"], "pic50": [6.1, 7.2]}))
     <Candidates 2 molecules (0 invalid); pic50>
     """
+    table = _as_table(candidates, kind, alphabet, column)
+    if standardize:
+        from designer.standardize import standardize as to_parent
+
+        table = to_parent(table)
+    return table
+
+
+def _as_table(candidates: CandidatesLike, kind: str | None, alphabet: str | None, column: str | None) -> Candidates:
     import importlib.util
 
     from designer.io import FORMATS
@@ -148,11 +158,7 @@ def score(candidates: CandidatesLike, oracles: Sequence[str | Oracle], *, worker
 
     if isinstance(objective, Mapping):
         objective = Objective.model_validate(objective)
-    table = as_candidates(candidates, kind=kind, alphabet=alphabet, column=column)
-    if standardize:
-        from designer.standardize import standardize as to_parent
-
-        table = to_parent(table)
+    table = as_candidates(candidates, kind=kind, alphabet=alphabet, column=column, standardize=standardize)
     return score_table(table, oracles, workers=workers, objective=objective, progress=progress)
 
 
@@ -166,11 +172,7 @@ def filter(candidates: CandidatesLike, rules: Sequence[str], *, kind: str | None
     """
     from designer.filters import apply_rules
 
-    table = as_candidates(candidates, kind=kind, alphabet=alphabet, column=column)
-    if standardize:
-        from designer.standardize import standardize as to_parent
-
-        table = to_parent(table)
+    table = as_candidates(candidates, kind=kind, alphabet=alphabet, column=column, standardize=standardize)
     kept, _ = apply_rules(table, list(rules))
     return kept
 
@@ -237,6 +239,7 @@ def models() -> Any:
     targets each takes (with ranges) and whether it is the default for its kind (``designer models``)."""
     import pandas as pd
 
+    from designer.generators import describe_targets
     from designer.registry import DEFAULT_MODELS, model_entries
     from designer.workflows.pipeline import load_generator
 
@@ -245,7 +248,7 @@ def models() -> Any:
         conditions = load_generator(name).conditions
         rows.append({"name": name, "kind": entry.kind, "description": entry.description,
                      "trained_on": entry.card_facts().get("trained_on", ""),
-                     "targets": "; ".join(c.describe() for c in conditions.values()),
+                     "targets": "; ".join(describe_targets(conditions)),
                      "default": DEFAULT_MODELS.get(entry.kind) == name})
     return pd.DataFrame(rows)
 

@@ -193,11 +193,7 @@ def filter_command(
     from designer import api
     from designer.filters import apply_rules, dropped_table
 
-    table = api.read(input, alphabet=alphabet, column=column)
-    if standardize:
-        from designer.standardize import standardize as to_parent
-
-        table = to_parent(table)
+    table = api.as_candidates(input, alphabet=alphabet, column=column, standardize=standardize)
     kept, report = apply_rules(table, list(rule))
     api.write(kept, output)
     drops = ", ".join(f"{name}: -{n}" for name, n in report.dropped.items())
@@ -500,6 +496,7 @@ def models() -> None:
     tolerance), its model-card metrics and its measured control in the target benchmark."""
     from rich.markup import escape
 
+    from designer.generators import describe_targets
     from designer.registry import DEFAULT_MODELS, model_entries
     from designer.workflows.pipeline import load_generator
 
@@ -522,12 +519,7 @@ def models() -> None:
             how = " (by selection: sampled unconditionally, kept within tolerance)" \
                 if getattr(generator, "conditioning", "model") == "selection" else ""
             console.print(f"  targets{how}:")
-            for condition in generator.conditions.values():
-                if condition.kind == "numeric":
-                    text = (f"{condition.describe()}, tolerance ±{condition.default_tolerance():g}, "
-                            f"default {condition.default:g} ({condition.default_note})")
-                else:
-                    text = f"{condition.describe()}, default {condition.default} ({condition.default_note})"
+            for text in describe_targets(generator.conditions, notes=True):
                 console.print(f"    {escape(text)}")
         else:
             console.print("  targets: none (unconditional)")

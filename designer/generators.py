@@ -113,14 +113,16 @@ class Generator(Protocol):
         ...
 
 
-def describe_targets(conditions: Mapping[str, Condition]) -> list[str]:
-    """One line per target as the model card and `designer generate --help` list it."""
+def describe_targets(conditions: Mapping[str, Condition], notes: bool = False) -> list[str]:
+    """One line per target as the model card and `designer generate --help` list it (``notes``: with
+    where each default comes from, as `designer models` shows it)."""
     lines = []
     for c in conditions.values():
         if c.kind == "numeric":
-            lines.append(f"{c.describe()}, tolerance ±{c.default_tolerance():g}, default {c.default:g}")
+            line = f"{c.describe()}, tolerance ±{c.default_tolerance():g}, default {c.default:g}"
         else:
-            lines.append(f"{c.describe()}, default {c.default}")
+            line = f"{c.describe()}, default {c.default}"
+        lines.append(f"{line} ({c.default_note})" if notes and c.default_note else line)
     return lines
 
 

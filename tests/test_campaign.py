@@ -106,6 +106,8 @@ def test_input_campaign_scores_in_shards(tmp_path: Path, smiles_file: Path, ray_
     ({"score": {"oracles": ["qedd"]}}, "unknown oracle 'qedd'"),
     ({"campaign": {"shard_size": 0}}, "campaign.shard_size"),
     ({"campaign": {"shards": 3}}, "unknown key 'campaign.shards'"),
+    ({"generate": {"model": "char-rnn", "n": 4}, "campaign": {"variants": [{"name": "a", "targets": {"mw": 350}}]}},
+     "target mw=350 is outside the range the model was trained on"),
 ])
 def test_bad_campaign_configs(tmp_path: Path, change: dict, message: str) -> None:
     cfg = {**config("pool"), **change}

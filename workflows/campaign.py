@@ -263,13 +263,6 @@ def campaign(config: CampaignConfig, directory: str | Path, *, address: str | No
     config = with_absolute_input(config, base_dir)
     assert isinstance(config, CampaignConfig)
     validate(config)
-    step = config.generate
-    if step is not None and ":" not in step.model:
-        from designer.workflows.targets import check_request
-
-        for variant in config.campaign.variants:
-            check_request(step.model, variant.targets if variant.targets is not None else step.targets,
-                          step.tolerance, n=step.n, max_samples=step.max_samples)
     with started_store(directory, config, resume=resume, same=same_campaign) as store:
         input_table = read_input(config, Path(".")) if config.input is not None else None
         shards = plan_shards(config, len(input_table) if input_table is not None else None)

@@ -186,7 +186,8 @@ def finish_scores(kept: Candidates, config: RunConfig, oracles: list[str]) -> Ca
 
 
 def validate(config: RunConfig) -> None:
-    """Check every name in a config (model, targets, rules, oracles) before any work starts."""
+    """Check every name in a config (model, targets of [generate] and of every campaign variant,
+    tolerances, rules, oracles) before any work starts."""
     from designer.filters import parse_rule
     from designer.registry import model_entry
     from designer.scoring import resolve_oracles
@@ -197,7 +198,10 @@ def validate(config: RunConfig) -> None:
         if ":" not in entry.name:  # a registered model: its targets and tolerances can be checked now
             from designer.workflows.targets import check_request
 
-            check_request(entry.name, step.targets, step.tolerance, n=step.n, max_samples=step.max_samples)
+            campaign = getattr(config, "campaign", None)
+            variants = campaign.variants if campaign is not None else []
+            for targets in [step.targets, *(v.targets for v in variants if v.targets is not None)]:
+                check_request(entry.name, targets, step.tolerance, n=step.n, max_samples=step.max_samples)
     for rule in config.filter.rules:
         parse_rule(rule)
     resolve_oracles(config.score.oracles)

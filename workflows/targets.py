@@ -106,10 +106,11 @@ def target_oracles(kind: str, tolerances: Mapping[str, float]) -> dict[str, Any]
 
 def check_request(model: str, targets: Mapping[str, float | str | None] | None,
                   tolerance: Mapping[str, float | str] | str | None, *, n: int,
-                  max_samples: int | None = None) -> tuple[Any, dict[str, float | str], dict[str, float]]:
+                  max_samples: int | None = None
+                  ) -> tuple[Any, dict[str, float | str], dict[str, float], dict[str, Any]]:
     """Validate a request before any sampling: n, the budget, targets against the model's ranges,
     tolerances against the targets, and an oracle for every tolerated target. Returns the loaded
-    generator, the resolved targets and the tolerances."""
+    generator, the resolved targets, the tolerances and those oracles."""
     from designer.generators import resolve_targets
 
     if n <= 0:
@@ -121,8 +122,7 @@ def check_request(model: str, targets: Mapping[str, float | str | None] | None,
     if tolerance is None and getattr(generator, "conditioning", "model") == "selection" and resolved:
         tolerance = "default"  # an unconditional model meets targets only by selection
     tolerances = resolve_tolerances(generator.conditions, resolved, tolerance)
-    target_oracles(generator.kind, tolerances)
-    return generator, resolved, tolerances
+    return generator, resolved, tolerances, target_oracles(generator.kind, tolerances)
 
 
 @dataclass
@@ -311,9 +311,8 @@ def sample_to_target(model: str, targets: Mapping[str, float | str | None] | Non
     from designer.filters import apply_rules, canonical_keys
     from designer.scoring import score
 
-    generator, resolved, tolerances = check_request(model, targets, tolerance, n=n, max_samples=max_samples)
+    generator, resolved, tolerances, oracles = check_request(model, targets, tolerance, n=n, max_samples=max_samples)
     budget = BUDGET_FACTOR * n if max_samples is None else int(max_samples)
-    oracles = target_oracles(generator.kind, tolerances)
     learned = [name for name, oracle in oracles.items() if oracle.learned]
     rule_list = list(DEFAULT_RULES if rules is None else rules)
     unique = "unique" in rule_list
