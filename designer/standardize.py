@@ -29,28 +29,28 @@ def _tools() -> tuple[Any, Any]:
     return rdMolStandardize.LargestFragmentChooser(preferOrganic=True), rdMolStandardize.Uncharger()
 
 
-def parent(mol: Any) -> tuple[Any | None, str]:
-    """(parent molecule, what changed) for one RDKit molecule; (None, reason) without an organic parent."""
+def parent(mol: Any) -> tuple[Any | None, str, str]:
+    """(parent molecule, its SMILES, what changed) for one RDKit molecule; (None, "", reason) without an
+    organic parent."""
     from rdkit import Chem
 
     chooser, uncharger = _tools()
     fragments = Chem.GetMolFrags(mol, asMols=False)
     largest = chooser.choose(mol)
     if not any(atom.GetAtomicNum() == 6 for atom in largest.GetAtoms()):
-        return None, NO_PARENT
+        return None, "", NO_PARENT
     neutral = uncharger.uncharge(largest)
+    smiles = Chem.MolToSmiles(neutral)
     changes = []
     if len(fragments) > 1:
         changes.append(f"kept the largest organic fragment of {len(fragments)}")
-    if Chem.MolToSmiles(neutral) != Chem.MolToSmiles(largest):
+    if smiles != Chem.MolToSmiles(largest):
         changes.append("neutralised")
-    return neutral, "; ".join(changes)
+    return neutral, smiles, "; ".join(changes)
 
 
 def standardize(table: Candidates) -> Candidates:
     """A new table of parent molecules (molecules only; sequences and backbones are returned as they are)."""
-    from rdkit import Chem
-
     if table.kind != "molecule":
         return table
     items, mols, reasons = list(table.items), list(table.mols), list(table.reasons)
@@ -59,13 +59,13 @@ def standardize(table: Candidates) -> Candidates:
     for i, mol in enumerate(table.mols):
         if mol is None:
             continue
-        standard, what = parent(mol)
+        standard, smiles, what = parent(mol)
         if standard is None:
             mols[i], reasons[i] = None, what
             changed = True
             continue
         if what:
-            mols[i], items[i] = standard, Chem.MolToSmiles(standard)
+            mols[i], items[i] = standard, smiles
             notes[i] = "; ".join(filter(None, [notes[i], f"standardised: {what}"]))
             changed = True
     if not changed:

@@ -60,15 +60,19 @@ def load_generator(model: str) -> Any:
     return _generators[model]
 
 
+def targets_of(candidates: Candidates) -> list[str]:
+    """Numeric targets that have an achieved column (``target_qed`` and ``qed``)."""
+    return [n[7:] for n, v in candidates.columns.items()
+            if n.startswith("target_") and n[7:] in candidates.columns and v.dtype != object]
+
+
 def target_errors(candidates: Candidates) -> dict[str, float]:
     """Mean |target − achieved| per numeric target that has an achieved column."""
     errors = {}
-    for name, requested in candidates.columns.items():
-        if name.startswith("target_") and name[7:] in candidates.columns and requested.dtype != object:
-            achieved = candidates.columns[name[7:]].astype(float)
-            diff = np.abs(requested - achieved)
-            if np.isfinite(diff).any():
-                errors[name[7:]] = float(np.nanmean(diff))
+    for name in targets_of(candidates):
+        diff = np.abs(candidates.columns[f"target_{name}"] - candidates.columns[name].astype(float))
+        if np.isfinite(diff).any():
+            errors[name] = float(np.nanmean(diff))
     return errors
 
 

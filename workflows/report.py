@@ -18,17 +18,12 @@ from typing import Any
 import numpy as np
 
 from designer.candidates import Candidates
+from designer.workflows.pipeline import targets_of
 
 # Our oracle name -> the key of MOSES's precomputed test-set property values.
 MOSES_REFERENCE = {"qed": "QED", "sa": "SA", "logp": "logP", "mw": "weight"}
 MAX_VARIANTS_PLOTTED = 8
 COLOURS = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#9d755d", "#eeca3b", "#72b7b2", "#ff9da6"]
-
-
-def targets_of(table: Candidates) -> list[str]:
-    """Numeric targets that have an achieved column (``target_qed`` and ``qed``)."""
-    return [n[7:] for n, v in table.columns.items()
-            if n.startswith("target_") and n[7:] in table.columns and v.dtype != object]
 
 
 def variants_of(table: Candidates) -> np.ndarray:
