@@ -23,6 +23,7 @@ PROPERTY_DESCRIPTIONS = {  # molecule properties shared by the MOSES models
     "logp": "Crippen logP",
     "mw": "molecular weight, g/mol",
     "pains_free": "no PAINS substructure alert (RDKit FilterCatalog)",
+    "brenk_free": "no Brenk unwanted-group alert (RDKit FilterCatalog)",
 }
 
 

@@ -120,7 +120,7 @@ def test_noised_distributions_are_normalised_and_converge_to_graph_dependent_lim
     limit_x, _ = noise.limit(X, E, mask)
     distances = []
     for t in (0, 10, 25, 40, 49, 50):
-        px, pe = noise.split(noise._times(token, noise.alpha_bar[t].expand(2)), mask)
+        px, pe = noise.split(noise._times(token, noise.alpha_bar[t].expand(2), mask), mask)
         torch.testing.assert_close(px.sum(-1), torch.ones_like(px[..., 0]))
         torch.testing.assert_close(pe.sum(-1), torch.ones_like(pe[..., 0]))
         distances.append(float((px - limit_x).abs()[mask].max()))
@@ -136,6 +136,32 @@ def test_noised_distributions_are_normalised_and_converge_to_graph_dependent_lim
     torch.testing.assert_close(ix[mask], noise.m_x.expand_as(ix[mask]))
     pair = E.sum(-1) > 0
     torch.testing.assert_close(ie[pair], noise.m_e.expand_as(ie[pair]))
+
+
+def test_normalised_joint_noise_keeps_each_part_with_alpha_bar(graphs: GraphSet, noise: GraphNoise) -> None:
+    X, E, mask = _one_graph(graphs, noise)
+    normalised = GraphNoise(noise.state(), noise.n, T=noise.T, normalised=True)
+    token = noise.token(X, E)
+    pair = E.sum(-1) > 0
+    for t in (5, 25, 45):
+        a = noise.alpha_bar[t]
+        probs = normalised._times(token, a.expand(2), mask)
+        atom, bonds = probs[..., : noise.fx], probs[..., noise.fx:].reshape(*E.shape)
+        # Already a distribution per part (no renormalisation needed) ...
+        torch.testing.assert_close(atom[mask].sum(-1), torch.ones(int(mask.sum())))
+        torch.testing.assert_close(bonds[pair].sum(-1), torch.ones(int(pair.sum())))
+        # ... that keeps the clean value with probability ≥ ᾱ_t, while the paper's joint noise keeps far less.
+        keep = (atom * X).sum(-1)[mask]
+        assert (keep >= a - 1e-6).all()
+        jx, _ = noise.split(noise._times(token, a.expand(2), mask), mask)
+        assert (jx * X).sum(-1)[mask].mean() < keep.mean()
+    # The limit (ᾱ = 0) is the same graph-dependent distribution as the paper's.
+    torch.testing.assert_close(normalised.limit(X, E, mask)[0][mask], noise.limit(X, E, mask)[0][mask])
+    # The posterior stays a distribution and the option survives a checkpoint round trip.
+    X_t, E_t = normalised.apply_noise(X, E, mask, torch.full((2,), 30), generator=torch.Generator().manual_seed(1))
+    px, _ = normalised.posterior(X_t, E_t, X, E, mask, 30, 20)
+    torch.testing.assert_close(px.sum(-1), torch.ones_like(px[..., 0]))
+    assert GraphNoise.from_state(normalised.state()).normalised
 
 
 def test_noised_graphs_stay_symmetric_and_masked(graphs: GraphSet, noise: GraphNoise) -> None:
@@ -179,7 +205,7 @@ def test_condition_dropping(generator: GraphDiTGenerator, graphs: GraphSet, nois
     torch.testing.assert_close(a, b)  # a dropped condition's value is ignored
     assert not torch.allclose(c, d)  # a kept one is used
     # Targets not given are dropped; given ones are kept.
-    _, _, drop = generator.encode_targets({"qed": 0.8, "pains_free": "yes"}, 3)
+    _, _, drop = generator.encode_targets({"qed": 0.8, "brenk_free": "yes"}, 3)
     assert drop.tolist() == [[False, True, True, True, False]] * 3
     with pytest.raises(DesignerError, match="unknown target"):
         generator.encode_targets({"homo": 1.0}, 1)

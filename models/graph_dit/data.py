@@ -11,7 +11,11 @@ exactly (implicit hydrogens follow from the valences) and RDKit re-aromatises on
 
 Labels are computed with RDKit directly here rather than through ``designer.score`` so that the
 labelling (once per data set, cached as ``.npz``) does not depend on the oracle registry's startup;
-the definitions are the same ones the ``qed``/``sa``/``logp``/``mw``/``pains`` oracles use.
+the definitions are the same ones the ``qed``/``sa``/``logp``/``mw``/``brenk`` oracles use.
+
+The categorical condition is Brenk-free (no Brenk et al. 2008 unwanted-group alert): about 8 % of
+MOSES training molecules fail it. The paper's PAINS-free condition carries no signal on MOSES, which
+was PAINS-filtered when it was built (16 of 120,000 training molecules match a PAINS alert).
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ BOND_TYPES: tuple[Chem.BondType | None, ...] = (
     None, Chem.BondType.SINGLE, Chem.BondType.DOUBLE, Chem.BondType.TRIPLE)
 BOND_INDEX = {bond: i for i, bond in enumerate(BOND_TYPES) if bond is not None}
 NUMERIC_CONDITIONS = ("qed", "sa", "logp", "mw")
-CATEGORICAL_CONDITIONS = {"pains_free": ("no", "yes")}
+CATEGORICAL_CONDITIONS = {"brenk_free": ("no", "yes")}
+LABELS_VERSION = "brenk"  # part of the cache key: labels computed before it carried pains_free
 
 
 @dataclass
@@ -67,16 +72,16 @@ def _sascorer():  # the SA fragment table is 4 MB: load it once
 
 
 @cache
-def _pains() -> FilterCatalog:
+def _brenk() -> FilterCatalog:
     params = FilterCatalogParams()
-    params.AddCatalog(FilterCatalogParams.FilterCatalogs.PAINS)
+    params.AddCatalog(FilterCatalogParams.FilterCatalogs.BRENK)
     return FilterCatalog(params)
 
 
 def properties(mol: Chem.Mol) -> tuple[list[float], int]:
-    """Exact RDKit values ``[qed, sa, logp, mw]`` and PAINS-free (1 = no PAINS alert) for ``mol``."""
+    """Exact RDKit values ``[qed, sa, logp, mw]`` and Brenk-free (1 = no Brenk alert) for ``mol``."""
     numeric = [QED.qed(mol), _sascorer().calculateScore(mol), Crippen.MolLogP(mol), Descriptors.MolWt(mol)]
-    return numeric, int(not _pains().HasMatch(mol))
+    return numeric, int(not _brenk().HasMatch(mol))
 
 
 def mol_to_graph(mol: Chem.Mol, atom_index: dict[str, int], max_atoms: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -124,13 +129,13 @@ def build_graph_set(smiles: list[str], atoms: tuple[str, ...], max_atoms: int, *
         if graph is None:
             continue
         x, e = graph
-        numeric, pains_free = properties(mol)
+        numeric, alert_free = properties(mol)
         padded_x, padded_e = pad_graph(x, e, max_atoms)
         xs.append(padded_x)
         es.append(padded_e)
         ns.append(len(x))
         nums.append(numeric)
-        cats.append([pains_free])
+        cats.append([alert_free])
         kept.append(Chem.MolToSmiles(mol))
         if log_every and (k + 1) % log_every == 0:
             print(f"labelled {k + 1}/{len(smiles)} in {time.time() - start:.0f}s", flush=True)
@@ -150,12 +155,9 @@ def moses_graphs(n: int, seed: int = 0, cache_dir: Path | None = None) -> GraphS
 
     folder = (cache_dir or default_cache()) / "graph_dit"
     folder.mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256(f"moses-train|{n}|{seed}|{MOSES_ATOMS}|{MOSES_MAX_ATOMS}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"moses-train|{n}|{seed}|{MOSES_ATOMS}|{MOSES_MAX_ATOMS}|{LABELS_VERSION}".encode()
+                         ).hexdigest()[:12]
     path = folder / f"moses_train_{n}_{seed}_{key}_kekule.npz"
-    labelled = folder / f"moses_train_{n}_{seed}_{key}.npz"  # an earlier aromatic-bond cache: reuse labels
-    if not path.exists() and labelled.exists():
-        old = np.load(labelled, allow_pickle=False)
-        _kekule_cache(old, path)
     if path.exists():
         data = np.load(path, allow_pickle=False)
         return GraphSet(x=data["x"], e=data["e"], n_atoms=data["n_atoms"], numeric=data["numeric"],
@@ -171,29 +173,9 @@ def moses_graphs(n: int, seed: int = 0, cache_dir: Path | None = None) -> GraphS
     return graphs
 
 
-def _kekule_cache(old: np.lib.npyio.NpzFile, path: Path) -> None:
-    """Re-featurise the SMILES of a labelled cache with Kekulé bonds (labels do not depend on it)."""
-    atom_index = {symbol: i for i, symbol in enumerate(MOSES_ATOMS)}
-    keep, xs, es = [], [], []
-    for k, text in enumerate(old["smiles"]):
-        graph = mol_to_graph(Chem.MolFromSmiles(str(text)), atom_index, MOSES_MAX_ATOMS)
-        if graph is None:
-            continue
-        x, e = graph
-        px, pe = pad_graph(x, e, MOSES_MAX_ATOMS)
-        keep.append(k)
-        xs.append(px)
-        es.append(pe)
-    idx = np.asarray(keep)
-    tmp = path.with_suffix(".part.npz")
-    np.savez_compressed(tmp, x=np.stack(xs), e=np.stack(es), n_atoms=old["n_atoms"][idx], numeric=old["numeric"][idx],
-                        categorical=old["categorical"][idx], smiles=old["smiles"][idx])
-    tmp.replace(path)
-
-
 if __name__ == "__main__":  # label the training subset ahead of training: python -m ... N SEED
     import sys
 
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
     graphs = moses_graphs(count, int(sys.argv[2]) if len(sys.argv) > 2 else 0)
-    print(f"{len(graphs)} graphs; numeric mean {graphs.numeric.mean(0)}; pains-free {graphs.categorical.mean():.3f}")
+    print(f"{len(graphs)} graphs; numeric mean {graphs.numeric.mean(0)}; brenk-free {graphs.categorical.mean():.3f}")

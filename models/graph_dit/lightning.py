@@ -29,11 +29,16 @@ class GraphDiTModule(L.LightningModule):
     conditions is seen in training (a bare ``--target qed`` drops the other four); otherwise each
     condition is dropped independently with ``drop_condition``, as the reference does (0.01), which
     almost never shows the model a single kept condition.
+
+    Training steps: the reference draws t uniformly from {0, …, T}. With ``low_t_fraction`` > 0 that
+    share of each batch instead draws t uniformly from {0, …, ``low_t_max``}, where bonds are decided
+    and the condition can still move the sampled posterior (issue #20; our variant).
     """
 
     def __init__(self, config: GraphDiTConfig, noise: GraphNoise, *, lr: float = 2e-4, weight_decay: float = 0.0,
                  lambda_bonds: float = 10.0, drop_condition: float = 0.01, drop_all: float = 0.1,
-                 subset_dropping: bool = True, ema_decay: float = 0.999, warmup_steps: int = 200) -> None:
+                 subset_dropping: bool = True, ema_decay: float = 0.999, warmup_steps: int = 200,
+                 low_t_fraction: float = 0.0, low_t_max: int = 200) -> None:
         super().__init__()
         self.config, self.noise = config, noise
         self.model = GraphDiT(config)
@@ -41,11 +46,12 @@ class GraphDiTModule(L.LightningModule):
         self.lr, self.weight_decay, self.lambda_bonds = lr, weight_decay, lambda_bonds
         self.drop_condition, self.drop_all, self.subset_dropping = drop_condition, drop_all, subset_dropping
         self.ema_decay, self.warmup_steps = ema_decay, warmup_steps
+        self.low_t_fraction, self.low_t_max = low_t_fraction, low_t_max
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         X, E, node_mask = dense_batch(batch["x"], batch["e"], batch["n_atoms"], self.noise)
         b = X.shape[0]
-        t = torch.randint(0, self.noise.T + 1, (b,), device=X.device)         # reference trains on t ∈ [0, T]
+        t = self.sample_t(b, X.device)
         X_t, E_t = self.noise.apply_noise(X, E, node_mask, t)
         k = self.model.n_conditions
         drop = self.sample_drop(b, k, X.device)
@@ -55,6 +61,14 @@ class GraphDiTModule(L.LightningModule):
         ce_atoms = F.cross_entropy(atom_logits[node_mask], X[node_mask].argmax(-1))
         ce_bonds = F.cross_entropy(bond_logits[pair_mask], E[pair_mask].argmax(-1))
         return ce_atoms + self.lambda_bonds * ce_bonds, ce_atoms, ce_bonds
+
+    def sample_t(self, b: int, device: torch.device) -> torch.Tensor:
+        """(B,) integer steps: uniform on [0, T] (reference), a ``low_t_fraction`` share on [0, low_t_max]."""
+        t = torch.randint(0, self.noise.T + 1, (b,), device=device)
+        if self.low_t_fraction > 0:
+            low = torch.randint(0, min(self.low_t_max, self.noise.T) + 1, (b,), device=device)
+            t = torch.where(torch.rand(b, device=device) < self.low_t_fraction, low, t)
+        return t
 
     def sample_drop(self, b: int, k: int, device: torch.device) -> torch.Tensor:
         """(B, K) bool, True where a condition is replaced by its learned "dropped" embedding."""

@@ -17,6 +17,14 @@ explicitly (:meth:`GraphNoise.split`), which is the same distribution. As t → 
 distribution depends on the graph (:meth:`GraphNoise.limit`). ``independent=True`` drops the cross
 blocks and ties each slot only to itself, which is DiGress's marginal transition (the ablation).
 
+Because each part of a token receives (1 − ᾱ_t) from *every* occupied part, a part keeps its value
+with probability about ᾱ_t / (ᾱ_t + (1 − ᾱ_t)·n) for a node of a graph with n atoms, not ᾱ_t: the
+joint noise destroys the graph far faster than the schedule says (issue #20). ``normalised=True``
+divides the U term by the number of occupied parts of a token (n: the atom and its n − 1 bond
+slots), Q̄_t = ᾱ_t I + (1 − ᾱ_t) U / n, so every part is already a distribution (mass ᾱ_t +
+(1 − ᾱ_t)·n/n = 1), keeps its value with probability ≥ ᾱ_t as in the independent case, and its noise
+still mixes in the graph-dependent cross terms. This is our variant, not the paper's.
+
 The reverse step follows the reference's x̂_0-parametrised posterior (Eq. 7, as in DiGress):
 q(z_s | z_t, x_0) ∝ (z_t Q_{t|s}ᵀ) ⊙ (x_0 Q̄_s) / (x_0 Q̄_t z_tᵀ), summed over the predicted x̂_0.
 """
@@ -77,11 +85,13 @@ class GraphNoise:
     """
 
     def __init__(self, marginals: dict[str, torch.Tensor], max_atoms: int, T: int = 500,
-                 independent: bool = False) -> None:
+                 independent: bool = False, normalised: bool = False) -> None:
+        if independent and normalised:
+            raise ValueError("normalised applies to the graph-dependent noise; independent noise is already per part")
         self.m_x, self.m_e = marginals["m_x"].float(), marginals["m_e"].float()
         self.m_xe, self.m_ex = marginals["m_xe"].float(), marginals["m_ex"].float()
         self.fx, self.fe, self.n, self.T = len(self.m_x), len(self.m_e), max_atoms, T
-        self.independent = independent
+        self.independent, self.normalised = independent, normalised
         self.alpha_bar = cosine_alpha_bar(T)
         self.U = self._union_matrix()
 
@@ -113,10 +123,14 @@ class GraphNoise:
         b, n, _ = X.shape
         return torch.cat([X, E.reshape(b, n, n * self.fe)], dim=-1)
 
-    def _times(self, tokens: torch.Tensor, alpha: torch.Tensor, transpose: bool = False) -> torch.Tensor:
-        """tokens @ (α I + (1 − α) U) (or its transpose) without building a batch of matrices."""
+    def _times(self, tokens: torch.Tensor, alpha: torch.Tensor, node_mask: torch.Tensor,
+               transpose: bool = False) -> torch.Tensor:
+        """tokens @ (α I + (1 − α) U) (or its transpose) without building a batch of matrices; with
+        ``normalised`` the U term is divided by each graph's atom count (its tokens' occupied parts)."""
         alpha = alpha.view(-1, 1, 1).to(tokens)
         mixed = tokens @ (self.U.T if transpose else self.U).to(tokens)
+        if self.normalised:
+            mixed = mixed / node_mask.sum(1).clamp_min(1).view(-1, 1, 1).to(tokens)
         return alpha * tokens + (1 - alpha) * mixed
 
     def split(self, probs: torch.Tensor, node_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,13 +169,13 @@ class GraphNoise:
     def apply_noise(self, X: torch.Tensor, E: torch.Tensor, node_mask: torch.Tensor, t: torch.Tensor,
                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Sample G_t ~ q(G_t | G_0) = split(token(G_0) Q̄_t) for integer steps ``t`` (B,) (Eq. 6)."""
-        probs = self._times(self.token(X, E), self.alpha_bar[t.long().cpu()].to(X))
+        probs = self._times(self.token(X, E), self.alpha_bar[t.long().cpu()].to(X), node_mask)
         px, pe = self.split(probs, node_mask)
         return self.sample(px, pe, node_mask, generator)
 
     def limit(self, X: torch.Tensor, E: torch.Tensor, node_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The t → T distributions split(token(G) U): graph-dependent unless ``independent``."""
-        return self.split(self.token(X, E) @ self.U.to(X), node_mask)
+        return self.split(self._times(self.token(X, E), torch.zeros(X.shape[0]), node_mask), node_mask)
 
     def prior(self, node_mask: torch.Tensor, generator: torch.Generator | None = None
               ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -189,17 +203,18 @@ class GraphNoise:
         # Predicted components for padding atoms and the diagonal are not part of x̂_0: zero them.
         p0 = self.token(pred_x * node_mask[..., None], pred_e * pair_mask[..., None])
         ones = torch.ones(b)
-        left = self._times(z_t, (a_t / a_s) * ones, transpose=True)           # z_t Q_{t|s}ᵀ
-        denom = self._times(z_t, a_t * ones, transpose=True)                   # (Q̄_t z_tᵀ)ᵀ, one value per c
+        left = self._times(z_t, (a_t / a_s) * ones, node_mask, transpose=True)  # z_t Q_{t|s}ᵀ
+        denom = self._times(z_t, a_t * ones, node_mask, transpose=True)         # (Q̄_t z_tᵀ)ᵀ, one value per c
         weights = p0 / denom.clamp_min(1e-12)
-        right = self._times(weights, a_s * ones)                               # (p̂ / denom) Q̄_s
+        right = self._times(weights, a_s * ones, node_mask)                     # (p̂ / denom) Q̄_s
         return self.split(left * right, node_mask)
 
     def state(self) -> dict:
         """What a checkpoint needs to rebuild this noise model."""
         return {"m_x": self.m_x, "m_e": self.m_e, "m_xe": self.m_xe, "m_ex": self.m_ex,
-                "max_atoms": self.n, "T": self.T, "independent": self.independent}
+                "max_atoms": self.n, "T": self.T, "independent": self.independent, "normalised": self.normalised}
 
     @classmethod
     def from_state(cls, state: dict) -> GraphNoise:
-        return cls(state, int(state["max_atoms"]), int(state["T"]), bool(state["independent"]))
+        return cls(state, int(state["max_atoms"]), int(state["T"]), bool(state["independent"]),
+                   bool(state.get("normalised", False)))  # checkpoints before the option: the paper's noise

@@ -113,7 +113,8 @@ def train(config: dict[str, Any], config_path: str = "", resume: str | None = No
 
     max_atoms = graphs.x.shape[1]
     marginals = graph_marginals(graphs.x, graphs.e, graphs.n_atoms, len(graphs.atoms), len(BOND_TYPES))
-    noise = GraphNoise(marginals, max_atoms, T=int(noise_cfg["T"]), independent=bool(noise_cfg["independent"]))
+    noise = GraphNoise(marginals, max_atoms, T=int(noise_cfg["T"]), independent=bool(noise_cfg["independent"]),
+                       normalised=bool(noise_cfg.get("normalised", False)))
     model_config = GraphDiTConfig(n_atom_types=len(graphs.atoms), max_atoms=max_atoms, n_bond_types=len(BOND_TYPES),
                                   hidden=int(model_cfg["hidden"]), depth=int(model_cfg["depth"]),
                                   heads=int(model_cfg["heads"]), mlp_ratio=float(model_cfg["mlp_ratio"]),
@@ -125,7 +126,9 @@ def train(config: dict[str, Any], config_path: str = "", resume: str | None = No
                             lambda_bonds=float(train_cfg["lambda_bonds"]),
                             drop_condition=float(train_cfg["drop_condition"]), drop_all=float(train_cfg["drop_all"]),
                             subset_dropping=bool(train_cfg.get("subset_dropping", True)),
-                            ema_decay=float(train_cfg["ema_decay"]), warmup_steps=int(train_cfg["warmup_steps"]))
+                            ema_decay=float(train_cfg["ema_decay"]), warmup_steps=int(train_cfg["warmup_steps"]),
+                            low_t_fraction=float(train_cfg.get("low_t_fraction", 0.0)),
+                            low_t_max=int(train_cfg.get("low_t_max", 200)))
     cond = condition_meta(graphs)
     sizes = np.bincount(graphs.n_atoms, minlength=max_atoms + 1).astype(np.float64)
     meta: dict[str, Any] = {
