@@ -1,16 +1,22 @@
-"""Gumbel-Softmax flow matching benchmarks (issue #5).
+"""Gumbel-Softmax flow matching benchmarks (issues #5, #18).
 
-python benchmarks/gumbel_flow.py toy        # toy simplex benchmark vs linear simplex FM, K in {20..512}
+python benchmarks/gumbel_flow.py toy        # toy simplex benchmark, K in {20..512}
 python benchmarks/gumbel_flow.py guidance   # shipped models: guided vs unguided, distribution, speed
 Each part merges its numbers into benchmarks/results/gumbel_flow.json and rewrites gumbel_flow.md.
 
-Toy (as in Dirichlet FM, Stark et al. 2024, and the paper's Table 1): a random categorical target
-per position (4 positions, p ~ Dirichlet(1) over K letters, fixed seed); the same MLP denoiser is
-trained with the same steps and batch for Gumbel-Softmax FM (cross-entropy on the Gumbel-Softmax
-interpolant) and for the linear simplex FM baseline (x_t = (1 - t) x_0 + t e_k, x_0 ~ Dirichlet(1),
-velocity (x_hat - x) / (1 - t)); both are sampled with 100 Euler steps. Metric: KL(empirical ‖
-target) per position, averaged, over ``--toy-n`` samples, with the KL of the same number of exact
-draws from the target as the finite-sample floor.
+Toy, the Dirichlet-FM toy harness (Stark et al. 2024, as re-used by Fisher-Flow's
+``toy_dfm_datamodule.py``; the Gumbel-Softmax FM paper quotes it in its Table 7 caption): per position
+(4 positions) a random categorical target p = softmax(U[0, 1]^K) (``--target softmax-uniform``, the
+main case; ``dirichlet`` draws p ~ Dirichlet(1), a harder, peakier extra); a fixed training set of
+``--toy-train`` sequences drawn from p (100,000 in the harness); the same MLP denoiser trained with
+the same steps and batch for Gumbel-Softmax FM (cross-entropy on the Gumbel-Softmax interpolant) and
+for a linear simplex FM baseline (x_t = (1 - t) x_0 + t e_k, x_0 ~ Dirichlet(1), velocity
+(x_hat - x) / (1 - t)); 100 sampling steps. Gumbel FM is sampled by the paper's Euler ODE and by
+predict-and-renoise (``models/gumbel_flow/flow.py``), each decoded two ways (a draw from the last x̂,
+argmax of x). Metric: KL(empirical ‖ target) per position, averaged, over ``--toy-n`` samples
+(51,200 in the harness), beside two floors at the same n: exact draws from p (the finite-sample
+floor) and uniform letters (a sampler that ignores the data) — a method is only useful below the
+uniform floor.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from designer.models.gumbel_flow.flow import GumbelSchedule, euler_sample, interpolate
+from designer.models.gumbel_flow.flow import SAMPLERS, GumbelSchedule, interpolate
 from designer.models.gumbel_flow.model import time_embedding
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -83,61 +89,79 @@ def kl_empirical(letters: np.ndarray, target: np.ndarray) -> float:
     return float(np.mean(out))
 
 
+def toy_target(kind: str, k: int, seed: int) -> np.ndarray:
+    """(4, K) per-position categorical targets: softmax(U[0, 1]) (the harness) or Dirichlet(1)."""
+    rng = np.random.default_rng(seed)
+    if kind == "softmax-uniform":
+        logits = rng.random((TOY_LENGTH, k))
+        return np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    if kind == "dirichlet":
+        return rng.dirichlet(np.ones(k), size=TOY_LENGTH)
+    raise ValueError(f"toy target {kind!r}: expected softmax-uniform or dirichlet")
+
+
+def train_toy(method: str, train_set: torch.Tensor, k: int, steps: int, batch: int) -> tuple[nn.Module, dict]:
+    """The toy MLP trained on batches of the fixed training set; returns it and its timing/loss."""
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    model = ToyDenoiser(k)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    schedule = GumbelSchedule()
+    started = time.time()
+    for _ in range(steps):
+        letters = train_set[torch.randint(0, len(train_set), (batch,), generator=generator)]
+        onehot = F.one_hot(letters, k).float()
+        t = torch.rand(batch, generator=generator)
+        if method == "gumbel":
+            x_t = interpolate(onehot, t, schedule, generator)
+        else:
+            t = t * 0.99  # the linear velocity diverges at t = 1
+            x_t = linear_interpolate(onehot, t, generator)
+        loss = F.cross_entropy(model(x_t, t).transpose(1, 2), letters)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval(), {"train_s": round(time.time() - started, 1), "final_ce": round(loss.item(), 4)}
+
+
 def toy(args: argparse.Namespace) -> dict[str, Any]:
     rows = []
     start_all = time.time()
+    chunk = 12800  # samples per sampling batch (memory: 4 × K floats per sample and step)
     for k in args.ks:
-        rng = np.random.default_rng(k)
-        target = rng.dirichlet(np.ones(k), size=TOY_LENGTH)
-        target_t = torch.tensor(target, dtype=torch.float32)
+        target = toy_target(args.target, k, seed=k)
+        rng = np.random.default_rng(10_000 + k)
+        train_set = torch.from_numpy(np.stack([rng.choice(k, size=args.toy_train, p=target[p])
+                                               for p in range(TOY_LENGTH)], 1))
         row: dict[str, Any] = {"K": k}
         exact = np.stack([rng.choice(k, size=args.toy_n, p=target[p]) for p in range(TOY_LENGTH)], 1)
-        row["floor_kl"] = kl_empirical(exact, target)
-        for method in ("gumbel", "linear"):
-            torch.manual_seed(0)
-            generator = torch.Generator().manual_seed(0)
-            model = ToyDenoiser(k)
-            opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-            schedule = GumbelSchedule()
-            t0 = time.time()
-            for _ in range(args.toy_steps):
-                letters = torch.multinomial(target_t, args.toy_batch, replacement=True, generator=generator).T
-                onehot = F.one_hot(letters, k).float()
-                t = torch.rand(args.toy_batch, generator=generator)
-                if method == "gumbel":
-                    x_t = interpolate(onehot, t, schedule, generator)
-                else:
-                    t = t * 0.99  # the linear velocity diverges at t = 1
-                    x_t = linear_interpolate(onehot, t, generator)
-                loss = F.cross_entropy(model(x_t, t).transpose(1, 2), letters)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            train_s = time.time() - t0
-            model.eval()
-            sample_gen = torch.Generator().manual_seed(1)
-            t0 = time.time()
-            if method == "gumbel":
-                x_letters = euler_sample(model, (args.toy_n, TOY_LENGTH, k), schedule, steps=100,
-                                         generator=sample_gen, final="argmax")
-                row["gumbel_kl_argmax_x"] = kl_empirical(x_letters.numpy(), target)
-                sample_gen = torch.Generator().manual_seed(1)
-                drawn = euler_sample(model, (args.toy_n, TOY_LENGTH, k), schedule, steps=100, generator=sample_gen)
-                row["gumbel_kl"] = kl_empirical(drawn.numpy(), target)
-            else:
-                row["linear_kl"] = kl_empirical(linear_sample(model, args.toy_n, k, 100, sample_gen).numpy(), target)
-                drawn = linear_sample(model, args.toy_n, k, 100, torch.Generator().manual_seed(1), final="sample")
-                row["linear_kl_draw"] = kl_empirical(drawn.numpy(), target)
-            row[f"{method}_train_s"] = round(train_s, 1)
-            row[f"{method}_sample_s"] = round(time.time() - t0, 1)
-            row[f"{method}_final_ce"] = round(loss.item(), 4)
-        row["ratio_gumbel_to_linear"] = row["gumbel_kl"] / row["linear_kl"]
-        row["ratio_gumbel_to_linear_same_decoding"] = row["gumbel_kl"] / row["linear_kl_draw"]
+        row["floor_exact_kl"] = kl_empirical(exact, target)
+        row["floor_uniform_kl"] = kl_empirical(rng.integers(0, k, size=(args.toy_n, TOY_LENGTH)), target)
+        model, info = train_toy("gumbel", train_set, k, args.toy_steps, args.toy_batch)
+        row.update({f"gumbel_{key}": value for key, value in info.items()})
+        for sampler in ("euler", "renoise"):
+            generator = torch.Generator().manual_seed(1)
+            started = time.time()
+            parts = [SAMPLERS[sampler](model, (min(chunk, args.toy_n - i), TOY_LENGTH, k), GumbelSchedule(),
+                                       steps=100, generator=generator, final="both")
+                     for i in range(0, args.toy_n, chunk)]
+            both = torch.cat(parts, 1).numpy()
+            row[f"gumbel_{sampler}_kl_draw"] = kl_empirical(both[0], target)
+            row[f"gumbel_{sampler}_kl_argmax_x"] = kl_empirical(both[1], target)
+            row[f"gumbel_{sampler}_sample_s"] = round(time.time() - started, 1)
+        if not args.no_linear:
+            model, info = train_toy("linear", train_set, k, args.toy_steps, args.toy_batch)
+            row.update({f"linear_{key}": value for key, value in info.items()})
+            row["linear_kl_argmax_x"] = kl_empirical(linear_sample(model, args.toy_n, k, 100,
+                                                                   torch.Generator().manual_seed(1)).numpy(), target)
+            row["linear_kl_draw"] = kl_empirical(linear_sample(model, args.toy_n, k, 100,
+                                                               torch.Generator().manual_seed(1), final="sample"
+                                                               ).numpy(), target)
         print(json.dumps(row), flush=True)
         rows.append(row)
-    return {"toy": {"rows": rows, "steps": args.toy_steps, "batch": args.toy_batch, "n_samples": args.toy_n,
-                    "positions": TOY_LENGTH, "euler_steps": 100, "seconds": round(time.time() - start_all),
-                    "paper": {"gumbel_kl_K20": 0.029, "gumbel_kl_K512": 0.048}}}
+    return {"rows": rows, "target": args.target, "steps": args.toy_steps, "batch": args.toy_batch,
+            "train_set": args.toy_train, "n_samples": args.toy_n, "positions": TOY_LENGTH, "sampling_steps": 100,
+            "seconds": round(time.time() - start_all), "paper": {"gumbel_kl_K20": 0.029, "gumbel_kl_K512": 0.048}}
 
 
 def kmer_spectrum(sequences: list[str], k: int = 3) -> dict[str, float]:
@@ -279,28 +303,30 @@ def write(results: dict[str, Any]) -> None:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "gumbel_flow.json"
     merged = json.loads(path.read_text()) if path.exists() else {}
-    for key, value in results.items():  # per-model sections merge, so models can be run separately
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "toy":
+    for key, value in results.items():  # sections merge, so models and toy settings can be run separately
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key].update(value)
         else:
             merged[key] = value
     path.write_text(json.dumps(merged, indent=1) + "\n")
     lines = ["# Gumbel-Softmax flow matching benchmarks", "", "Produced by `python benchmarks/gumbel_flow.py toy` "
              "and `... guidance` (see the script's docstring for the protocol).", ""]
-    if "toy" in merged:
-        toy_ = merged["toy"]
-        lines += ["## Toy simplex benchmark", "",
-                  f"{toy_['positions']} positions, target p ~ Dirichlet(1) per position; same MLP, {toy_['steps']} "
-                  f"steps x batch {toy_['batch']} per method; 100 Euler steps; KL(empirical ‖ target) over "
-                  f"{toy_['n_samples']} samples (floor = KL of as many exact draws). Paper: 0.029 (K=20), "
-                  "0.048 (K=512).", "",
-                  "| K | Gumbel FM (draw from x̂) | Gumbel FM (argmax x) | linear FM (argmax x) | "
-                  "linear FM (draw from x̂) | ratio Gumbel/linear, same decoding | floor |",
-                  "|---|---|---|---|---|---|---|"]
+    for label, toy_ in merged.get("toy", {}).items():
+        lines += [f"## Toy simplex benchmark: {label}", "",
+                  f"{toy_['positions']} positions, target {toy_['target']}; training set {toy_['train_set']:,} "
+                  f"sequences; same MLP, {toy_['steps']:,} steps × batch {toy_['batch']} per method; "
+                  f"{toy_['sampling_steps']} sampling steps; KL(empirical ‖ target) over {toy_['n_samples']:,} "
+                  "samples. Floors at the same n: exact draws from the target, and uniform letters (ignores the "
+                  "data). Paper (Gumbel FM, Euler): 0.029 (K = 20), 0.048 (K = 512).", "",
+                  "| K | Euler, draw x̂ | Euler, argmax x | renoise, draw x̂ | renoise, argmax x | linear FM, draw x̂ "
+                  "| linear FM, argmax x | uniform floor | exact floor | train s |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in toy_["rows"]:
-            lines.append(f"| {r['K']} | {r['gumbel_kl']:.4f} | {r['gumbel_kl_argmax_x']:.4f} | {r['linear_kl']:.4f} | "
-                         f"{r['linear_kl_draw']:.4f} | {r['ratio_gumbel_to_linear_same_decoding']:.3f} | "
-                         f"{r['floor_kl']:.4f} |")
+            linear = (f"{r['linear_kl_draw']:.4f} | {r['linear_kl_argmax_x']:.4f}" if "linear_kl_draw" in r
+                      else "— | —")
+            lines.append(f"| {r['K']} | {r['gumbel_euler_kl_draw']:.4f} | {r['gumbel_euler_kl_argmax_x']:.4f} | "
+                         f"{r['gumbel_renoise_kl_draw']:.4f} | {r['gumbel_renoise_kl_argmax_x']:.4f} | {linear} | "
+                         f"{r['floor_uniform_kl']:.4f} | {r['floor_exact_kl']:.4f} | {r['gumbel_train_s']:.0f} |")
         lines.append("")
     for section in ("guidance", "distribution", "speed"):
         if section in merged:
@@ -313,9 +339,10 @@ def cards(merged: dict[str, Any]) -> None:
     """Copy the numbers into the shipped models' JSON cards (``benchmark`` key)."""
     from designer.models.gumbel_flow.sample import CHECKPOINT_DIR, SHIPPED
 
-    toy_summary = {f"K={r['K']}": {"gumbel_kl": round(r["gumbel_kl"], 4), "linear_kl": round(r["linear_kl"], 4),
-                                   "linear_kl_same_decoding": round(r["linear_kl_draw"], 4)}
-                   for r in merged.get("toy", {}).get("rows", [])}
+    toy_summary = {label: {f"K={r['K']}": {"euler_draw": round(r["gumbel_euler_kl_draw"], 4),
+                                            "renoise_draw": round(r["gumbel_renoise_kl_draw"], 4),
+                                            "uniform_floor": round(r["floor_uniform_kl"], 4)}
+                           for r in toy_["rows"]} for label, toy_ in merged.get("toy", {}).items()}
     for which, stem in SHIPPED.items():
         path = CHECKPOINT_DIR / f"{stem}.json"
         if not path.exists():
@@ -333,9 +360,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("part", choices=["toy", "guidance"])
     parser.add_argument("--ks", type=int, nargs="+", default=[20, 40, 80, 160, 512])
-    parser.add_argument("--toy-steps", type=int, default=1500)
+    parser.add_argument("--target", choices=["softmax-uniform", "dirichlet"], default="softmax-uniform")
+    parser.add_argument("--toy-steps", type=int, default=20000)
     parser.add_argument("--toy-batch", type=int, default=256)
-    parser.add_argument("--toy-n", type=int, default=10000)
+    parser.add_argument("--toy-train", type=int, default=100000)
+    parser.add_argument("--toy-n", type=int, default=51200)
+    parser.add_argument("--no-linear", action="store_true", help="skip the linear simplex FM baseline")
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--models", nargs="+", default=["peptide", "dna", "protein"])
     parser.add_argument("--gammas", type=float, nargs="+", default=[0.0, 2.0, 5.0])
@@ -343,7 +373,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.part == "toy":
-        write(toy(args))
+        result = toy(args)
+        write({"toy": {f"{args.target}, {args.toy_steps:,} steps": result}})
     else:
         write(guidance(args))
 

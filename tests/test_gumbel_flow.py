@@ -122,6 +122,14 @@ def test_guidance_raises_guide_score(generator: GumbelFlowGenerator) -> None:
     assert guided.sample(64, {"lys": 1.0}, guidance=0.0, seed=0) == plain  # guidance 0 = unguided
     with pytest.raises(DesignerError, match="no target 'qed'"):
         guided.sample(2, {"qed": 0.5})
+    with pytest.raises(DesignerError, match="sampler 'rk4'"):
+        guided.sample(2, {}, sampler="rk4")
+    # Every sampler and STGFlow source is seeded.
+    for sampler in ("euler", "renoise"):
+        for draw_from in ("x_t", "x_hat"):
+            runs = [guided.sample(8, {"lys": 1.0}, guidance=1.0, seed=5, sampler=sampler, draw_from=draw_from)
+                    for _ in range(2)]
+            assert runs[0] == runs[1]
 
 
 def test_stg_tilt_keeps_distribution() -> None:
@@ -130,6 +138,37 @@ def test_stg_tilt_keeps_distribution() -> None:
     assert torch.allclose(tilted.sum(-1), torch.ones(4, LENGTH), atol=1e-5)
     assert torch.all(tilted[..., 0] > p[..., 0])
     assert torch.equal(flow.stg_tilt(p, lambda s, pad: s.sum((-1, -2)), 0.0), p)
+
+
+def test_stg_draws_sequences_from_x_t_as_the_paper() -> None:
+    # The guide rewards letter 0 only in sequences that contain letter 1. x_t holds letter 1 everywhere,
+    # x_hat never: drawing from x_t (Fig. 2) sees the reward's gradient, drawing from x_hat cannot.
+    def objective(s: torch.Tensor, pad: torch.Tensor | None) -> torch.Tensor:
+        return s[..., 1].sum(-1) * s[..., 0].sum(-1)
+
+    x_hat = torch.full((2, LENGTH, K), 1.0 / (K - 1))
+    x_hat[..., 1] = 0.0
+    x_t = F.one_hot(torch.ones(2, LENGTH, dtype=torch.long), K).float()
+    from_x_t = flow.stg_tilt(x_hat, objective, 0.1, x_t=x_t, generator=torch.Generator().manual_seed(0))
+    from_x_hat = flow.stg_tilt(x_hat, objective, 0.1, generator=torch.Generator().manual_seed(0))
+    assert torch.all(from_x_t[..., 0] > x_hat[..., 0])
+    torch.testing.assert_close(from_x_hat, x_hat)
+
+
+def test_toy_targets_are_the_harness_distributions() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from gumbel_flow import TOY_LENGTH, toy_target
+
+    p = toy_target("softmax-uniform", 20, seed=0)
+    assert p.shape == (TOY_LENGTH, 20)
+    assert abs(p.sum(1) - 1).max() < 1e-12
+    # softmax of U[0, 1] logits: no letter more than e times as likely as another, unlike Dirichlet(1)
+    assert (p.max(1) / p.min(1)).max() <= math.e
+    d = toy_target("dirichlet", 20, seed=0)
+    assert (d.max(1) / d.min(1)).max() > math.e
+    assert (toy_target("softmax-uniform", 20, seed=0) == p).all()  # seeded
+    with pytest.raises(ValueError, match="toy target"):
+        toy_target("beta", 20, seed=0)
 
 
 def test_training_lowers_cross_entropy() -> None:
@@ -152,6 +191,14 @@ def test_training_lowers_cross_entropy() -> None:
     assert after < 0.7 * before
     out = euler_sample(module.model.eval(), (32, 8, K), module.schedule, steps=30, generator=torch.Generator())
     assert (out[:, 1] == 5).float().mean() > 0.4  # the learned fixed letter comes back (chance: 0.05)
+    # Predict-and-renoise: the same model, the same letter back; seeded, so a seed repeats exactly.
+    renoised = [flow.renoise_sample(module.model, (32, 8, K), module.schedule, steps=30,
+                                    generator=torch.Generator().manual_seed(seed)) for seed in (3, 3, 4)]
+    assert (renoised[0][:, 1] == 5).float().mean() > 0.4
+    assert torch.equal(renoised[0], renoised[1]) and not torch.equal(renoised[0], renoised[2])
+    both = flow.renoise_sample(module.model, (32, 8, K), module.schedule, steps=30,
+                               generator=torch.Generator().manual_seed(3), final="both")
+    assert both.shape == (2, 32, 8) and torch.equal(both[0], renoised[0])  # "both" = draw, then argmax x
 
 
 def test_bad_letter_names_position() -> None:

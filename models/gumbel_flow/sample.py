@@ -20,7 +20,7 @@ from designer.checkpoints import read_payload, save_payload
 from designer.errors import DesignerError
 from designer.generators import Condition
 from designer.models.gumbel_flow.data import decode, encode
-from designer.models.gumbel_flow.flow import GumbelSchedule, euler_sample
+from designer.models.gumbel_flow.flow import SAMPLERS, GumbelSchedule
 from designer.models.gumbel_flow.model import Denoiser, Guide
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
@@ -100,15 +100,25 @@ class GumbelFlowGenerator:
 
     def sample(self, n: int, targets: Mapping[str, float | str], *, guidance: float = 1.0, seed: int = 0,
                batch_size: int = 256, progress: bool = False, lengths: Sequence[int] | int | None = None,
-               steps: int | None = None) -> list[str]:
+               steps: int | None = None, sampler: str | None = None, draw_from: str | None = None) -> list[str]:
         """``n`` sequences. A target on the guide's property switches STGFlow on with strength
-        ``guidance`` (0 = unguided); lengths default to draws from the training lengths (seeded)."""
+        ``guidance`` (0 = unguided); lengths default to draws from the training lengths (seeded).
+
+        ``sampler``: ``"euler"`` (the paper's ODE) or ``"renoise"`` (predict-and-renoise); ``draw_from``:
+        where STGFlow draws its sequences, ``"x_t"`` (the paper) or ``"x_hat"`` (our variant). Both
+        default to the model card's ``sampler`` / ``stg_draw_from``, chosen by the benchmark."""
         unknown = [name for name in targets if name not in self.conditions]
         if unknown:
             raise DesignerError(f"{self.name} has no target {unknown[0]!r} "
                                 f"(targets: {', '.join(self.conditions) or 'none'})")
         if guidance < 0:
             raise DesignerError(f"guidance must be >= 0 (got {guidance:g})")
+        sampler = sampler or self.card.get("sampler", "euler")
+        draw_from = draw_from or self.card.get("stg_draw_from", "x_hat")
+        if sampler not in SAMPLERS:
+            raise DesignerError(f"sampler {sampler!r}: expected one of {', '.join(SAMPLERS)}")
+        if draw_from not in ("x_t", "x_hat"):
+            raise DesignerError(f"draw_from {draw_from!r}: expected 'x_t' or 'x_hat'")
         rng = np.random.default_rng(seed)
         if lengths is None:
             chosen = [int(v) for v in rng.choice(self.train_lengths, size=n)]
@@ -131,8 +141,9 @@ class GumbelFlowGenerator:
             chunk = chosen[start:start + batch_size]
             width = max(chunk)
             pad = torch.arange(width)[None] >= torch.tensor(chunk)[:, None]
-            tokens = euler_sample(self.denoiser, (len(chunk), width, k), self.schedule, steps=steps or self.steps,
-                                  pad=pad, objective=objective, gamma=gamma, generator=generator)
+            tokens = SAMPLERS[sampler](self.denoiser, (len(chunk), width, k), self.schedule, steps=steps or self.steps,
+                                       pad=pad, objective=objective, gamma=gamma, generator=generator,
+                                       draw_from=draw_from)
             out.extend(decode(tokens, chunk, self.alphabet))
             if progress:
                 print(f"{self.name}: {len(out)}/{n} sequences", flush=True)
