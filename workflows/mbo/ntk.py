@@ -8,6 +8,15 @@ Layer recursion in the NTK parameterisation, as neural-tangents' ``stax`` comput
            with cos φ = Σ_xy / √(Σ_xx Σ_yy)   (the arc-cosine kernels of degree 1 and 0)
 
 starting from Σ = x·yᵀ / d and Θ = 0.
+
+Computed in normalised form: the diagonal Σ_xx halves and is rescaled by W_std² at every layer, so
+N_l = √(Σ_xx Σ_yy) = (W_std²/2)^l N_0 is a rank-one outer product and the recursion runs on the
+cosine c_l = Σ_xy / N_l and t_l = Θ_l / N_l alone:
+
+    c_{l+1} = J(φ_l)/π,   t_{l+1} = J(φ_l)/π + t_l (π − φ_l)/π,   J(φ) = sin φ + (π − φ) cos φ,
+
+with c_0 = t_0 = cos(x, y), and Θ = N_depth · t_depth. Same values as the layer-by-layer form
+(a test compares them) at about half the element-wise work, which dominates BDI's design steps.
 """
 
 from __future__ import annotations
@@ -21,18 +30,14 @@ def relu_ntk(x: torch.Tensor, y: torch.Tensor, depth: int = 5, w_std: float = 1.
     """Θ(x, y) for rows of ``x`` (n, d) and ``y`` (m, d); differentiable in both."""
     d = x.shape[1]
     w2 = w_std ** 2
-    sigma = x @ y.T / d
-    sigma_x = (x * x).sum(1) / d
-    sigma_y = (y * y).sum(1) / d
-    sigma, sigma_x, sigma_y = w2 * sigma, w2 * sigma_x, w2 * sigma_y  # first Dense
-    theta = sigma.clone()
+    norm_x = torch.sqrt((x * x).sum(1) * (w2 / d))  # √Σ_xx after the first Dense
+    norm_y = torch.sqrt((y * y).sum(1) * (w2 / d))
+    norms = (norm_x[:, None] * norm_y[None, :]).clamp_min(1e-30)
+    t = (x @ y.T) * (w2 / d) / norms  # Θ_0 = Σ_0: t_0 is the (unclamped) cosine
+    cos = t
     for _ in range(depth):
-        norms = torch.sqrt(sigma_x[:, None] * sigma_y[None, :]).clamp_min(1e-30)
-        cos = (sigma / norms).clamp(-1 + 1e-7, 1 - 1e-7)  # keeps arccos differentiable at x = y
-        angle = torch.arccos(cos)
-        sigma = norms / (2 * math.pi) * (torch.sin(angle) + (math.pi - angle) * cos)
-        theta = theta * (math.pi - angle) / (2 * math.pi)
-        sigma_x, sigma_y = sigma_x / 2, sigma_y / 2  # the diagonal: φ = 0
-        sigma, sigma_x, sigma_y = w2 * sigma, w2 * sigma_x, w2 * sigma_y  # the Dense after each Relu
-        theta = sigma + w2 * theta
-    return theta
+        cos = cos.clamp(-1 + 1e-7, 1 - 1e-7)  # keeps arccos differentiable at x = y
+        rest = math.pi - torch.arccos(cos)  # π − φ
+        cos = (torch.sqrt(1 - cos * cos) + rest * cos) / math.pi  # J(φ)/π; sin φ = √(1 − cos² φ)
+        t = cos + t * rest / math.pi
+    return norms * (w2 / 2) ** depth * t

