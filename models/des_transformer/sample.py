@@ -1,0 +1,206 @@
+"""Checkpoints, the forward predictor (an oracle backend) and the inverse generator.
+
+One checkpoint format for both directions: the network kind (``forward`` / ``inverse``), its
+config, the SMILES vocabulary, the property names, units and MinMax ranges, and the card facts.
+
+Inverse sampling follows the reference's ``generate``: tokens one at a time from BOS, classifier-free
+guidance on the logits, ``logits_u + s · (logits_c − logits_u)`` (reference default s = 3), then a
+draw at ``temperature``; the reference also keeps only the top 10 % of logits (``filter_thres`` 0.9),
+which is available as ``top_fraction`` and off by default (it collapses diversity on a vocabulary of
+~30 tokens: two tokens left).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rdkit import Chem, RDLogger
+
+from designer.checkpoints import read_payload, save_payload
+from designer.errors import DesignerError
+from designer.generators import PROPERTY_DESCRIPTIONS, Condition
+from designer.models.char_rnn.model import Vocabulary
+from designer.models.des_transformer.data import QM9_COLUMNS, MinMax, canonical
+from designer.models.des_transformer.model import ForwardConfig, ForwardEncoder, InverseConfig, InverseDecoder
+
+RDLogger.DisableLog("rdApp.*")
+
+CHECKPOINT_FORMAT = "designer.des_transformer/1"
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+
+def save_checkpoint(path: str | Path, kind: str, model: ForwardEncoder | InverseDecoder, vocabulary: Vocabulary,
+                    names: Sequence[str], units: Mapping[str, str], scaler: MinMax, meta: Mapping[str, Any]) -> None:
+    payload = {"format": CHECKPOINT_FORMAT, "kind": kind, "config": model.config.to_dict(),
+               "tokens": vocabulary.tokens, "names": list(names), "units": dict(units),
+               "low": scaler.low.tolist(), "high": scaler.high.tolist(), "meta": dict(meta),
+               "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+    save_payload(payload, path)
+
+
+def _read(path: str | Path, kind: str) -> tuple[dict[str, Any], Any]:
+    payload = read_payload(path, CHECKPOINT_FORMAT, "property transformer")
+    if payload.get("kind") != kind:
+        raise DesignerError(f"{path} holds a {payload.get('kind')} model, not a {kind} one")
+    try:
+        if kind == "forward":
+            model: Any = ForwardEncoder(ForwardConfig(**payload["config"]))
+        else:
+            model = InverseDecoder(InverseConfig(**payload["config"]))
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise DesignerError(f"property transformer checkpoint {path} does not match the model: "
+                            f"{str(error).splitlines()[0][:200]}") from None
+    card = Path(path).with_suffix(".json")
+    try:
+        facts = json.loads(card.read_text()) if card.exists() else {}
+    except (OSError, ValueError):
+        raise DesignerError(f"cannot read the model card {card}") from None
+    payload["meta"] = {**payload.get("meta", {}), **facts}
+    return payload, model.eval()
+
+
+class ForwardPredictor:
+    """SMILES → property values in reported units; a SMILES it cannot read gets NaN and a reason."""
+
+    def __init__(self, model: ForwardEncoder, vocabulary: Vocabulary, names: Sequence[str], scaler: MinMax,
+                 units: Mapping[str, str], meta: Mapping[str, Any] | None = None) -> None:
+        self.model, self.vocabulary, self.names = model.eval(), vocabulary, list(names)
+        self.scaler, self.units, self.meta = scaler, dict(units), dict(meta or {})
+
+    def encode(self, smiles: str) -> tuple[list[int] | None, str]:
+        """Token indices of the canonical SMILES, or None and why it cannot be scored."""
+        text = canonical(smiles) if smiles else None
+        if text is None:
+            return None, "not a valid SMILES"
+        try:
+            tokens = self.vocabulary.encode(text)
+        except DesignerError as error:
+            return None, f"{error} (the model was trained on {self.meta.get('data', 'its data set')})"
+        if len(tokens) > self.model.config.max_length:
+            return None, f"longer ({len(tokens)} tokens) than the model's context of {self.model.config.max_length}"
+        return tokens, ""
+
+    @torch.no_grad()
+    def predict(self, smiles: Sequence[str], batch_size: int = 512) -> tuple[np.ndarray, list[str]]:
+        """(n, P) values (NaN rows where a SMILES cannot be scored) and a reason per SMILES ("" if fine)."""
+        values = np.full((len(smiles), len(self.names)), np.nan)
+        encoded = [self.encode(s) for s in smiles]
+        reasons = [reason for _, reason in encoded]
+        rows = [i for i, (tokens, _) in enumerate(encoded) if tokens is not None]
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start:start + batch_size]
+            batch = torch.zeros(len(chunk), self.model.config.max_length, dtype=torch.long)
+            for k, i in enumerate(chunk):
+                tokens = encoded[i][0]
+                assert tokens is not None
+                batch[k, :len(tokens)] = torch.tensor(tokens)
+            values[chunk] = self.scaler.unscale(self.model(batch).numpy())
+        return values, reasons
+
+
+class InverseGenerator:
+    """Properties → SMILES, autoregressive with classifier-free guidance over any subset of targets."""
+
+    kind = "molecule"
+
+    def __init__(self, model: InverseDecoder, vocabulary: Vocabulary, names: Sequence[str], scaler: MinMax,
+                 units: Mapping[str, str], meta: Mapping[str, Any] | None = None, name: str = "des-inverse") -> None:
+        self.model, self.vocabulary, self.names, self.scaler = model.eval(), vocabulary, list(names), scaler
+        self.name = name
+        meta = dict(meta or {})
+        self.guidance_default = float(meta.get("guidance_default", 3.0))
+        self.temperature = float(meta.get("temperature", 1.0))
+        self.top_fraction = meta.get("top_fraction")
+        self.conditions: dict[str, Condition] = {}
+        limits = meta.get("conditions", {})
+        for k, prop in enumerate(self.names):
+            c = limits.get(prop, {})
+            low, high = float(c.get("low", scaler.low[k])), float(c.get("high", scaler.high[k]))
+            default = float(c.get("default", (low + high) / 2))
+            description = PROPERTY_DESCRIPTIONS.get(prop) or QM9_COLUMNS.get(prop, ("", 1, "", prop))[3]
+            self.conditions[prop] = Condition(prop, "numeric", low=low, high=high, default=default,
+                                              default_note=c.get("default_note", "middle of the training range"),
+                                              description=description, unit=units.get(prop, ""))
+        self.card: dict[str, Any] = {"trained_on": meta.get("trained_on", ""), "metrics": meta.get("metrics", {}),
+                                     "command": meta.get("command", ""), "guidance_default": self.guidance_default}
+
+    def encode_targets(self, targets: Mapping[str, Any], b: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scaled property values (B, P) and the keep mask (B, P): properties not targeted are dropped."""
+        unknown = sorted(set(targets) - set(self.names))
+        if unknown:
+            raise DesignerError(f"{self.name} has no target {unknown[0]!r} (targets: {', '.join(self.names)})")
+        raw = np.zeros((b, len(self.names)))
+        keep = torch.zeros(b, len(self.names), dtype=torch.bool)
+        for k, prop in enumerate(self.names):
+            if prop in targets:
+                raw[:, k] = np.broadcast_to(np.asarray(targets[prop], dtype=np.float64), (b,))
+                keep[:, k] = True
+        scaled = np.where(keep.numpy(), self.scaler.scale(raw), 0.0)
+        return torch.as_tensor(scaled, dtype=torch.float32), keep
+
+    @torch.no_grad()
+    def sample_tokens(self, targets: Mapping[str, Any], b: int, *, guidance: float, generator: torch.Generator
+                      ) -> list[str]:
+        scaled, keep = self.encode_targets(targets, b)
+        length = self.model.config.max_length
+        tokens = torch.full((b, 1), 1, dtype=torch.long)  # BOS
+        finished = torch.zeros(b, dtype=torch.bool)
+        conditional = bool(keep.any())
+        for _ in range(length - 1):
+            logits = self.model(tokens, scaled, keep)[:, -1]
+            if conditional and guidance != 1:
+                unconditional = self.model(tokens, scaled, torch.zeros_like(keep))[:, -1]
+                logits = unconditional + guidance * (logits - unconditional)
+            logits = logits / self.temperature
+            if self.top_fraction:
+                k = max(1, int(float(self.top_fraction) * logits.shape[-1]))
+                threshold = logits.topk(k, dim=-1).values[:, -1:]
+                logits = logits.masked_fill(logits < threshold, -torch.inf)
+            logits[:, 0] = -torch.inf  # padding is never generated
+            nxt = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)
+            nxt[finished] = 0
+            tokens = torch.cat([tokens, nxt], dim=1)
+            finished |= nxt[:, 0] == 2
+            if bool(finished.all()):
+                break
+        return [self.vocabulary.decode(row.tolist()) for row in tokens]
+
+    def sample(self, n: int, targets: Mapping[str, Any] | None = None, *, guidance: float | None = None,
+               seed: int = 0, batch_size: int = 256, progress: bool = False) -> list[str | None]:
+        """``n`` canonical SMILES (an invalid string is returned as it is, an empty one as None).
+        Targets may be scalars or one value per sample; ``guidance`` None = the card's default."""
+        targets = dict(targets or {})
+        guidance = self.guidance_default if guidance is None else float(guidance)
+        if guidance < 0:
+            raise DesignerError(f"guidance must be >= 0 (got {guidance:g})")
+        generator = torch.Generator().manual_seed(int(seed))
+        out: list[str | None] = []
+        while len(out) < n:
+            b = min(batch_size, n - len(out))
+            part = {k: (np.asarray(v)[len(out):len(out) + b] if np.ndim(v) else v) for k, v in targets.items()}
+            for text in self.sample_tokens(part, b, guidance=guidance, generator=generator):
+                mol = Chem.MolFromSmiles(text) if text else None
+                out.append(Chem.MolToSmiles(mol) if mol is not None else (text or None))
+            if progress:
+                print(f"{self.name}: {len(out)}/{n} sampled", flush=True)
+        return out
+
+
+def load_forward(path: str | Path) -> ForwardPredictor:
+    payload, model = _read(path, "forward")
+    return ForwardPredictor(model, Vocabulary(payload["tokens"]), payload["names"],
+                            MinMax(np.asarray(payload["low"]), np.asarray(payload["high"])), payload["units"],
+                            payload["meta"])
+
+
+def load_inverse(path: str | Path, name: str = "des-inverse") -> InverseGenerator:
+    payload, model = _read(path, "inverse")
+    return InverseGenerator(model, Vocabulary(payload["tokens"]), payload["names"],
+                            MinMax(np.asarray(payload["low"]), np.asarray(payload["high"])), payload["units"],
+                            payload["meta"], name=name)

@@ -1,0 +1,142 @@
+"""Train a property ↔ SMILES transformer:
+``python -m designer.models.des_transformer.train --config configs/des_forward_qm9.toml [--resume]``.
+
+The config names the direction (``model.kind = "forward" | "inverse"``), the data set (``data.set =
+"qm9" | "moses"``), the sizes and the budget (``train.max_steps`` / ``train.max_minutes``). The
+shippable checkpoint (``train.out``) is rewritten every ``export_every_steps`` with the validation
+loss so far; Lightning's resumable checkpoint lives in ``train.run_dir`` (``--resume`` continues
+weights, optimizer and step count from ``<run_dir>/last.ckpt``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from designer.config import read_toml
+from designer.models.char_rnn.model import Vocabulary
+from designer.models.des_transformer.data import MinMax, PropertySet, property_set
+from designer.models.des_transformer.lightning import ForwardModule, InverseModule
+from designer.models.des_transformer.model import ForwardConfig, InverseConfig
+from designer.models.des_transformer.sample import save_checkpoint
+
+
+def tensors(smiles: list[str], values: np.ndarray, vocabulary: Vocabulary, scaler: MinMax,
+            max_length: int) -> TensorDataset:
+    """Padded token rows (M, max_length) and scaled properties (M, P); longer SMILES are left out."""
+    rows, kept = [], []
+    for i, text in enumerate(smiles):
+        tokens = vocabulary.encode(text)
+        if len(tokens) <= max_length:
+            row = torch.zeros(max_length, dtype=torch.long)
+            row[:len(tokens)] = torch.tensor(tokens)
+            rows.append(row)
+            kept.append(i)
+    scaled = torch.as_tensor(scaler.scale(values[kept]), dtype=torch.float32)
+    return TensorDataset(torch.stack(rows), scaled)
+
+
+class Exporter(L.Callback):
+    """Write the shippable checkpoint after every validation (``export_every_steps``), with the curve."""
+
+    def __init__(self, write: Any) -> None:
+        self.write, self.start = write, time.time()
+        self.curve: list[dict[str, float]] = []
+
+    def on_validation_end(self, trainer, module) -> None:  # type: ignore[no-untyped-def]
+        val = trainer.callback_metrics.get("val_loss")
+        if val is not None and not trainer.sanity_checking:
+            self.curve.append({"step": trainer.global_step, "val_loss": round(float(val), 5),
+                               "minutes": round((time.time() - self.start) / 60, 1)})
+            print(f"step {trainer.global_step} val_loss {float(val):.4f}", flush=True)
+            self.write(trainer.global_step, self.curve)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:  # type: ignore[no-untyped-def]
+        if trainer.global_step % 100 == 0:
+            loss = float(outputs["loss"] if isinstance(outputs, dict) else outputs)
+            print(f"step {trainer.global_step} loss {loss:.4f} {(time.time() - self.start) / 60:.1f} min", flush=True)
+
+
+def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
+          data: PropertySet | None = None) -> Path:
+    """Train from a parsed config; ``data`` overrides ``data.set`` (tests pass a tiny set)."""
+    data_cfg, model_cfg, train_cfg = config["data"], config["model"], config["train"]
+    torch.set_num_threads(int(train_cfg.get("threads", 1)))
+    L.seed_everything(int(train_cfg["seed"]), workers=True)
+    data = data or property_set(data_cfg["set"], int(data_cfg.get("seed", 0)))
+    train_smiles, train_values = data.part(0)
+    val_smiles, val_values = data.part(1)
+    vocabulary = Vocabulary.build(train_smiles)
+    scaler = MinMax.fit(train_values)
+    max_length = int(model_cfg["max_length"])
+    kind = model_cfg["kind"]
+    sizes = {k: v for k, v in model_cfg.items() if k not in ("kind", "max_length")}
+    common = {"vocab_size": len(vocabulary), "max_length": max_length, "n_properties": len(data.names)}
+    if kind == "forward":
+        module: L.LightningModule = ForwardModule(ForwardConfig(**common, **sizes), lr=float(train_cfg["lr"]))
+    elif kind == "inverse":
+        module = InverseModule(InverseConfig(**common, **sizes), lr=float(train_cfg["lr"]),
+                               drop_all=float(train_cfg.get("drop_all", 0.25)),
+                               subset_dropping=bool(train_cfg.get("subset_dropping", True)))
+    else:
+        raise ValueError(f"model.kind {kind!r}: expected forward or inverse")
+    train_set = tensors(train_smiles, train_values, vocabulary, scaler, max_length)
+    val_set = tensors(val_smiles, val_values, vocabulary, scaler, max_length)
+    batch_size = int(train_cfg["batch_size"])
+    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True)
+    val_loader = DataLoader(val_set, batch_size=512)
+    out, run_dir = Path(train_cfg["out"]), Path(train_cfg["run_dir"])
+    conditions = {name: {"low": round(float(np.percentile(train_values[:, k], 0.5)), 4),
+                         "high": round(float(np.percentile(train_values[:, k], 99.5)), 4),
+                         "default": round(float(np.median(train_values[:, k])), 4),
+                         "default_note": "median of the training split"}
+                  for k, name in enumerate(data.names)}
+    meta: dict[str, Any] = {"data": data_cfg.get("description", data_cfg.get("set", "custom")),
+                            "trained_on": data_cfg.get("description", ""), "config": config,
+                            "command": f"python -m designer.models.des_transformer.train --config {config_path}",
+                            "conditions": conditions,
+                            "sizes": {"train": len(train_set), "validation": len(val_set)}}
+
+    def write(step: int, curve: list[dict[str, float]]) -> None:
+        meta["training"] = {"steps": step, "curve": curve}
+        save_checkpoint(out, kind, module.model, vocabulary, data.names, data.units, scaler, meta)
+
+    exporter = Exporter(write)
+    every = int(train_cfg["export_every_steps"])
+    last = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir, every_n_train_steps=every, save_last=True, save_top_k=0)
+    trainer = L.Trainer(accelerator="auto", devices=1, max_epochs=-1, max_steps=int(train_cfg.get("max_steps", -1)),
+                        max_time={"minutes": float(train_cfg.get("max_minutes", 60))}, callbacks=[exporter, last],
+                        logger=L.pytorch.loggers.CSVLogger(run_dir, name="logs"), enable_progress_bar=False,
+                        val_check_interval=every, check_val_every_n_epoch=None,
+                        limit_val_batches=int(train_cfg.get("val_batches", 4)), num_sanity_val_steps=0,
+                        gradient_clip_val=1.0, enable_model_summary=False)
+    ckpt = run_dir / "last.ckpt"
+    trainer.fit(module, loader, val_loader, ckpt_path=str(ckpt) if resume and ckpt.exists() else None)
+    trainer.validate(module, val_loader, verbose=False)  # a final point on the curve, then export
+    print(json.dumps({"steps": trainer.global_step, "out": str(out)}), flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--resume", action="store_true", help="continue from <run_dir>/last.ckpt")
+    parser.add_argument("--max-minutes", type=float, help="override train.max_minutes")
+    args = parser.parse_args(argv)
+    config = read_toml(args.config)
+    if args.max_minutes is not None:
+        config["train"]["max_minutes"] = args.max_minutes
+    train(config, args.config, resume=args.resume)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

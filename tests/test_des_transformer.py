@@ -1,0 +1,111 @@
+"""Property ↔ SMILES transformers: tokens, masking, guidance, seeding, oracle input checks, training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from designer.errors import DesignerError
+from designer.models.char_rnn.model import Vocabulary
+from designer.models.des_transformer.data import MinMax, PropertySet, canonical, random_split
+from designer.models.des_transformer.model import ForwardConfig, ForwardEncoder, InverseConfig, InverseDecoder
+from designer.models.des_transformer.sample import ForwardPredictor, InverseGenerator, load_forward, load_inverse
+from designer.models.des_transformer.train import train
+
+SMILES = ["CCO", "c1ccccc1O", "CC(=O)N", "C#N", "OCC(O)CO", "CC(C)(C)N", "FC(F)F", "C1CC1N", "O=C=O", "CCOC(C)=O"]
+
+
+def tiny_set(n: int = 200) -> PropertySet:
+    rng = np.random.default_rng(0)
+    smiles = [SMILES[i % len(SMILES)] for i in range(n)]
+    lengths = np.array([len(s) for s in smiles], dtype=float)
+    values = np.stack([lengths + rng.normal(0, 0.1, n), -lengths + rng.normal(0, 0.1, n)], axis=1)
+    return PropertySet(smiles, values, ("size", "minus_size"), {"size": "", "minus_size": ""}, random_split(n, 0))
+
+
+def test_tokens_round_trip_and_canonical_form() -> None:
+    vocabulary = Vocabulary.build(SMILES)
+    for s in SMILES:
+        assert vocabulary.decode(vocabulary.encode(s)) == s
+    assert canonical("C[C@H](N)O") == canonical("CC(N)O")  # stereo marks dropped: one spelling per molecule
+    assert canonical("not a smiles") is None
+
+
+def test_causal_mask_and_context_dropping() -> None:
+    torch.manual_seed(0)
+    model = InverseDecoder(InverseConfig(vocab_size=12, max_length=10, n_properties=3, dim=32, depth=2, heads=2,
+                                         dim_head=8, context_dim=16)).eval()
+    tokens = torch.randint(3, 12, (2, 8))
+    changed = tokens.clone()
+    changed[:, 5:] = 3
+    y = torch.randn(2, 3)
+    keep = torch.ones(2, 3, dtype=torch.bool)
+    a, b = model(tokens, y, keep), model(changed, y, keep)
+    torch.testing.assert_close(a[:, :5], b[:, :5])  # a later token never changes earlier predictions
+    assert not torch.allclose(a[:, 5:], b[:, 5:])
+    dropped = torch.zeros_like(keep)
+    torch.testing.assert_close(model(tokens, y, dropped), model(tokens, torch.randn(2, 3), dropped))  # values ignored
+    assert not torch.allclose(model(tokens, y, keep), model(tokens, y, dropped))
+
+
+def test_forward_encoder_masks_padding() -> None:
+    torch.manual_seed(0)
+    model = ForwardEncoder(ForwardConfig(vocab_size=12, max_length=10, n_properties=2, dim=32, depth=2, heads=4,
+                                         dropout=0.0)).eval()
+    short = torch.tensor([[1, 5, 6, 2]])
+    assert model(short).shape == (1, 2)
+    torch.testing.assert_close(model(short), model(torch.nn.functional.pad(short, (0, 6))))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("des")
+    out = {}
+    for kind, sizes in (("forward", {"dim": 32, "depth": 1, "heads": 4, "embed_dim": 8}),
+                        ("inverse", {"dim": 32, "depth": 1, "heads": 2, "dim_head": 8, "context_dim": 16})):
+        config = {"data": {"set": "tiny"}, "model": {"kind": kind, "max_length": 16, **sizes},
+                  "train": {"seed": 0, "threads": 1, "lr": 3e-3, "batch_size": 16, "max_steps": 60,
+                            "export_every_steps": 30, "out": str(folder / f"{kind}.pt"),
+                            "run_dir": str(folder / f"{kind}_run")}}
+        out[kind] = train(config, data=tiny_set())
+    return out
+
+
+def test_training_writes_loadable_checkpoints_with_a_curve(trained: dict[str, Path]) -> None:
+    forward = load_forward(trained["forward"])
+    assert [p["step"] for p in forward.meta["training"]["curve"]][:2] == [30, 60]
+    values, reasons = forward.predict(["CCO", "c1ccccc1O"])
+    assert values.shape == (2, 2) and not np.isnan(values).any() and reasons == ["", ""]
+    assert values[1, 0] > values[0, 0]  # it learned the longer one is larger
+    with pytest.raises(DesignerError, match="holds a forward model"):
+        load_inverse(trained["forward"])
+
+
+def test_oracle_input_problems_are_nan_with_a_reason(trained: dict[str, Path]) -> None:
+    forward: ForwardPredictor = load_forward(trained["forward"])
+    values, reasons = forward.predict(["xyz", "CCBr", "C" * 40, "CCO"])
+    assert np.isnan(values[:3]).all() and not np.isnan(values[3]).any()
+    assert "not a valid SMILES" in reasons[0]
+    assert "outside the vocabulary" in reasons[1]
+    assert "longer" in reasons[2] and reasons[3] == ""
+
+
+def test_inverse_sampling_is_seeded_and_scale_zero_is_unconditional(trained: dict[str, Path]) -> None:
+    gen: InverseGenerator = load_inverse(trained["inverse"], name="tiny-inverse")
+    a = gen.sample(8, {"size": 9.0}, guidance=2.0, seed=4)
+    assert a == gen.sample(8, {"size": 9.0}, guidance=2.0, seed=4)
+    assert gen.sample(8, {"size": 9.0}, guidance=0.0, seed=4) == gen.sample(8, {}, seed=4)
+    with pytest.raises(DesignerError, match="no target 'qed'"):
+        gen.sample(2, {"qed": 0.5})
+    assert set(gen.conditions) == {"size", "minus_size"}
+    assert gen.conditions["size"].validate(None) == gen.conditions["size"].default
+
+
+def test_minmax_round_trip() -> None:
+    values = np.array([[1.0, -5.0], [3.0, 5.0], [2.0, 0.0]])
+    scaler = MinMax.fit(values)
+    np.testing.assert_allclose(scaler.scale(values).min(0), [-1, -1])
+    np.testing.assert_allclose(scaler.unscale(scaler.scale(values)), values)
