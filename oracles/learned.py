@@ -73,3 +73,73 @@ def _register(name: str) -> None:
 
 for _name in LEARNED:
     _register(_name)
+
+
+# -- QM9 properties predicted by the forward property transformer (models/des_transformer) ----------
+QM9_FORWARD = "qm9_forward"  # checkpoint stem under designer/models/des_transformer/checkpoints
+
+
+@cache
+def _forward(stem: str) -> Any:
+    from designer.models.des_transformer.sample import CHECKPOINT_DIR, load_forward
+
+    return load_forward(CHECKPOINT_DIR / f"{stem}.pt")
+
+
+class PropertyTransformerOracle(Oracle):
+    """One property of the forward transformer's prediction for a molecule (canonical SMILES in);
+    an invalid SMILES, an unknown token or one longer than the context gets NaN and the reason."""
+
+    kind = "molecule"
+    learned = True
+
+    def __init__(self, name: str, prop: str, stem: str, unit: str, description: str) -> None:
+        self.name, self.prop, self.stem, self.unit, self.description = name, prop, stem, unit, description
+
+    def score(self, candidates: Candidates) -> OracleResult:
+        values = np.full(len(candidates), np.nan)
+        reasons = list(candidates.reasons)
+        rows = [i for i in range(len(candidates)) if not reasons[i]]
+        if rows:
+            predictor = _forward(self.stem)
+            predicted, problems = predictor.predict([candidates.items[i] for i in rows])
+            column = predictor.names.index(self.prop)
+            for k, i in enumerate(rows):
+                if problems[k]:
+                    reasons[i] = f"{self.name}: {problems[k]}"
+                else:
+                    values[i] = predicted[k, column]
+        return OracleResult(values, reasons)
+
+
+def _register_qm9(prop: str, unit: str, description: str, error: str) -> None:
+    name = f"qm9_{prop}"
+    text = f"QM9 {description} ({unit}) predicted by the forward property transformer; {error}"
+
+    @register_oracle(name, "molecule", text)
+    def factory(arg: str | None) -> Oracle:
+        return PropertyTransformerOracle(name, prop, QM9_FORWARD, unit, text)
+
+
+def _register_forward_oracles() -> None:
+    """Register ``qm9_<property>`` for every property of the shipped forward model (none if absent)."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("designer.models.des_transformer")  # locate without importing torch
+    if spec is None or not spec.submodule_search_locations:
+        return
+    card = Path(next(iter(spec.submodule_search_locations))) / "checkpoints" / f"{QM9_FORWARD}.json"
+    if not card.exists():
+        return
+    from designer.models.des_transformer.data import QM9_COLUMNS
+    errors = json.loads(card.read_text()).get("metrics", {}).get("test", {})
+    for prop, (_, _, unit, description) in QM9_COLUMNS.items():
+        held_out = errors.get(prop, {})
+        error = (f"held-out MAE {held_out['mae']:.3g} {unit}, R² {held_out['r2']:.3f}" if held_out
+                 else "held-out error not measured yet")
+        _register_qm9(prop, unit, description, error)
+
+
+_register_forward_oracles()

@@ -204,3 +204,13 @@ def load_inverse(path: str | Path, name: str = "des-inverse") -> InverseGenerato
     return InverseGenerator(model, Vocabulary(payload["tokens"]), payload["names"],
                             MinMax(np.asarray(payload["low"]), np.asarray(payload["high"])), payload["units"],
                             payload["meta"], name=name)
+
+
+def load_qm9_inverse() -> InverseGenerator:
+    """The shipped QM9 inverse model (``checkpoints/qm9_inverse.pt``)."""
+    return load_inverse(CHECKPOINT_DIR / "qm9_inverse.pt", name="des-inverse-qm9")
+
+
+def load_moses_inverse() -> InverseGenerator:
+    """The shipped MOSES inverse model (``checkpoints/moses_inverse.pt``)."""
+    return load_inverse(CHECKPOINT_DIR / "moses_inverse.pt", name="des-inverse-moses")
