@@ -12,7 +12,14 @@ from designer.errors import DesignerError
 from designer.models.char_rnn.model import Vocabulary
 from designer.models.des_transformer.data import MinMax, PropertySet, canonical, random_split
 from designer.models.des_transformer.model import ForwardConfig, ForwardEncoder, InverseConfig, InverseDecoder
-from designer.models.des_transformer.sample import ForwardPredictor, InverseGenerator, load_forward, load_inverse
+from designer.models.des_transformer.prompts import PromptVocabulary, inverse_prompt, parse_values, value_tokens
+from designer.models.des_transformer.sample import (
+    ForwardPredictor,
+    InverseGenerator,
+    load_forward,
+    load_inverse,
+    load_multitask,
+)
 from designer.models.des_transformer.train import train
 
 SMILES = ["CCO", "c1ccccc1O", "CC(=O)N", "C#N", "OCC(O)CO", "CC(C)(C)N", "FC(F)F", "C1CC1N", "O=C=O", "CCOC(C)=O"]
@@ -65,8 +72,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("des")
     out = {}
     for kind, sizes in (("forward", {"dim": 32, "depth": 1, "heads": 4, "embed_dim": 8}),
-                        ("inverse", {"dim": 32, "depth": 1, "heads": 2, "dim_head": 8, "context_dim": 16})):
-        config = {"data": {"set": "tiny"}, "model": {"kind": kind, "max_length": 16, **sizes},
+                        ("inverse", {"dim": 32, "depth": 1, "heads": 2, "dim_head": 8, "context_dim": 16}),
+                        ("multitask", {"dim": 32, "depth": 2, "heads": 2, "dim_head": 8})):
+        length = 48 if kind == "multitask" else 16
+        config = {"data": {"set": "tiny"}, "model": {"kind": kind, "max_length": length, **sizes},
                   "train": {"seed": 0, "threads": 1, "lr": 3e-3, "batch_size": 16, "max_steps": 60,
                             "export_every_steps": 30, "out": str(folder / f"{kind}.pt"),
                             "run_dir": str(folder / f"{kind}_run")}}
@@ -109,3 +118,25 @@ def test_minmax_round_trip() -> None:
     scaler = MinMax.fit(values)
     np.testing.assert_allclose(scaler.scale(values).min(0), [-1, -1])
     np.testing.assert_allclose(scaler.unscale(scaler.scale(values)), values)
+
+
+def test_prompts_round_trip() -> None:
+    vocabulary = PromptVocabulary.build(SMILES)
+    tokens = value_tokens([0.5, None, -1.0])
+    assert "".join(tokens) == "+0.500,?,-1.000"
+    np.testing.assert_allclose(parse_values(tokens, 3), [0.5, np.nan, -1.0])
+    ids = vocabulary.ids(inverse_prompt([0.25, None]))
+    assert [vocabulary.tokens[i] for i in ids][:2] == ["<bos>", "<inv>"]
+    assert PromptVocabulary(vocabulary.tokens).tokens == vocabulary.tokens  # what a checkpoint rebuilds
+    with pytest.raises(DesignerError, match="outside the multi-task model's vocabulary"):
+        vocabulary.ids(["[Se]"])
+
+
+def test_multitask_model_answers_both_directions(trained: dict[str, Path]) -> None:
+    model = load_multitask(trained["multitask"])
+    values, reasons = model.predict(["CCO", "not smiles"])
+    assert values.shape == (2, 2) and np.isnan(values[1]).all() and reasons[1] == "not a valid SMILES"
+    a = model.sample(6, {"size": 6.0}, seed=2)
+    assert len(a) == 6 and a == model.sample(6, {"size": 6.0}, seed=2)
+    with pytest.raises(DesignerError, match="no target 'qed'"):
+        model.sample(1, {"qed": 0.5})

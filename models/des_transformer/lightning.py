@@ -1,5 +1,7 @@
 """Training math for the property ↔ SMILES transformers; data and budget live in ``train.py``.
 
+Multi-task: next-token cross-entropy on the answer tokens of mixed forward / inverse prompts.
+
 Forward: MSE between predicted and MinMax-scaled properties (the reference's loss).
 Inverse: next-token cross-entropy given the property context (padding ignored; the reference also
 learns the padding), with the context dropped for classifier-free guidance: the whole context with
@@ -13,7 +15,14 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from designer.models.des_transformer.model import ForwardConfig, ForwardEncoder, InverseConfig, InverseDecoder
+from designer.models.des_transformer.model import (
+    ForwardConfig,
+    ForwardEncoder,
+    InverseConfig,
+    InverseDecoder,
+    PromptConfig,
+    PromptGPT,
+)
 
 
 class ForwardModule(L.LightningModule):
@@ -67,6 +76,31 @@ class InverseModule(L.LightningModule):
         # all properties given: the conditional likelihood the sampler uses
         keep = torch.ones_like(batch[1], dtype=torch.bool)
         self.log("val_loss", self.loss(batch, keep), prog_bar=True, batch_size=batch[0].shape[0])
+
+    def configure_optimizers(self):  # type: ignore[no-untyped-def]
+        return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+
+
+class PromptModule(L.LightningModule):
+    """Next-token cross-entropy of the multi-task model on the answer tokens only (``answer`` mask)."""
+
+    def __init__(self, config: PromptConfig, lr: float = 3e-4) -> None:
+        super().__init__()
+        self.model, self.lr = PromptGPT(config), lr
+
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        tokens, answer = batch
+        logits = self.model(tokens[:, :-1])
+        target = tokens[:, 1:].masked_fill(~answer[:, 1:], 0)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=0)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.loss(batch)
+        self.log("loss", loss, prog_bar=True, batch_size=batch[0].shape[0])
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self.log("val_loss", self.loss(batch), prog_bar=True, batch_size=batch[0].shape[0])
 
     def configure_optimizers(self):  # type: ignore[no-untyped-def]
         return torch.optim.Adam(self.model.parameters(), lr=self.lr)

@@ -184,3 +184,43 @@ class InverseDecoder(nn.Module):
             h = cross_attention(h, context, keep) + h
             h = feed_forward(h) + h
         return self.to_logits(self.final_norm(h))
+
+
+@dataclass
+class PromptConfig:
+    vocab_size: int
+    max_length: int
+    dim: int = 128
+    depth: int = 6
+    heads: int = 8
+    dim_head: int = 16
+    ff_mult: float = 4.0
+    dropout: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class PromptGPT(nn.Module):
+    """Decoder-only transformer over prompt tokens (the paper's multi-task model, reference class
+    GPT: dim 256, depth 12, 16 heads): the same causal blocks as :class:`InverseDecoder` without
+    cross-attention; logits (B, L, V) for p(token_{i+1} | tokens_{≤i})."""
+
+    def __init__(self, config: PromptConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        self.embed = nn.Embedding(c.vocab_size, c.dim)
+        self.init_norm = nn.LayerNorm(c.dim)
+        self.layers = nn.ModuleList(nn.ModuleList([
+            MultiQueryAttention(c.dim, c.heads, c.dim_head, causal=True, dropout=c.dropout),
+            FeedForward(c.dim, c.ff_mult, c.dropout)]) for _ in range(c.depth))
+        self.final_norm = nn.LayerNorm(c.dim)
+        self.to_logits = nn.Linear(c.dim, c.vocab_size, bias=False)
+        self.register_buffer("positions", sinusoidal(c.max_length, c.dim), persistent=False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        h = self.init_norm(self.embed(tokens) + self.positions[: tokens.shape[1]])
+        for attention, feed_forward in self.layers:
+            h = attention(h) + h
+            h = feed_forward(h) + h
+        return self.to_logits(self.final_norm(h))

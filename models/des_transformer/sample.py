@@ -26,7 +26,21 @@ from designer.errors import DesignerError
 from designer.generators import PROPERTY_DESCRIPTIONS, Condition
 from designer.models.char_rnn.model import Vocabulary
 from designer.models.des_transformer.data import QM9_COLUMNS, MinMax, canonical
-from designer.models.des_transformer.model import ForwardConfig, ForwardEncoder, InverseConfig, InverseDecoder
+from designer.models.des_transformer.model import (
+    ForwardConfig,
+    ForwardEncoder,
+    InverseConfig,
+    InverseDecoder,
+    PromptConfig,
+    PromptGPT,
+)
+from designer.models.des_transformer.prompts import (
+    EOS,
+    PromptVocabulary,
+    forward_prompt,
+    inverse_prompt,
+    parse_values,
+)
 
 RDLogger.DisableLog("rdApp.*")
 
@@ -34,8 +48,10 @@ CHECKPOINT_FORMAT = "designer.des_transformer/1"
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 
 
-def save_checkpoint(path: str | Path, kind: str, model: ForwardEncoder | InverseDecoder, vocabulary: Vocabulary,
-                    names: Sequence[str], units: Mapping[str, str], scaler: MinMax, meta: Mapping[str, Any]) -> None:
+def save_checkpoint(path: str | Path, kind: str, model: ForwardEncoder | InverseDecoder | PromptGPT,
+                    vocabulary: Vocabulary | PromptVocabulary,
+                    names: Sequence[str], units: Mapping[str, str], scaler: MinMax, meta: Mapping[str, Any]
+                    ) -> None:
     payload = {"format": CHECKPOINT_FORMAT, "kind": kind, "config": model.config.to_dict(),
                "tokens": vocabulary.tokens, "names": list(names), "units": dict(units),
                "low": scaler.low.tolist(), "high": scaler.high.tolist(), "meta": dict(meta),
@@ -50,6 +66,8 @@ def _read(path: str | Path, kind: str) -> tuple[dict[str, Any], Any]:
     try:
         if kind == "forward":
             model: Any = ForwardEncoder(ForwardConfig(**payload["config"]))
+        elif kind == "multitask":
+            model = PromptGPT(PromptConfig(**payload["config"]))
         else:
             model = InverseDecoder(InverseConfig(**payload["config"]))
         model.load_state_dict(payload["state_dict"])
@@ -214,3 +232,94 @@ def load_qm9_inverse() -> InverseGenerator:
 def load_moses_inverse() -> InverseGenerator:
     """The shipped MOSES inverse model (``checkpoints/moses_inverse.pt``)."""
     return load_inverse(CHECKPOINT_DIR / "moses_inverse.pt", name="des-inverse-moses")
+
+
+class MultiTaskModel:
+    """The prompt-based model in both directions: :meth:`predict` (SMILES → properties, greedy
+    decoding of the number characters) and :meth:`sample` (targets → SMILES, open properties "?")."""
+
+    def __init__(self, model: PromptGPT, vocabulary: PromptVocabulary, names: Sequence[str], scaler: MinMax,
+                 units: Mapping[str, str], meta: Mapping[str, Any] | None = None) -> None:
+        self.model, self.vocabulary, self.names, self.scaler = model.eval(), vocabulary, list(names), scaler
+        self.units, self.meta = dict(units), dict(meta or {})
+
+    @torch.no_grad()
+    def _continue(self, prompts: list[list[int]], steps: int, generator: torch.Generator | None,
+                  temperature: float = 1.0) -> list[list[str]]:
+        """Extend equal-length prompts by up to ``steps`` tokens (greedy without a generator)."""
+        tokens = torch.tensor(prompts, dtype=torch.long)
+        finished = torch.zeros(len(prompts), dtype=torch.bool)
+        eos = self.vocabulary.index[EOS]
+        for _ in range(min(steps, self.model.config.max_length - tokens.shape[1])):
+            logits = self.model(tokens)[:, -1] / temperature
+            logits[:, 0] = -torch.inf
+            if generator is None:
+                nxt = logits.argmax(-1, keepdim=True)
+            else:
+                nxt = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)
+            nxt[finished] = 0
+            tokens = torch.cat([tokens, nxt], 1)
+            finished |= nxt[:, 0] == eos
+            if bool(finished.all()):
+                break
+        answers = []
+        for row in tokens[:, len(prompts[0]):].tolist():
+            out = []
+            for i in row:
+                if i in (0, eos):
+                    break
+                out.append(self.vocabulary.tokens[i])
+            answers.append(out)
+        return answers
+
+    def predict(self, smiles: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+        """(n, P) property values (NaN where the SMILES cannot be read or the answer does not parse)."""
+        values = np.full((len(smiles), len(self.names)), np.nan)
+        reasons = [""] * len(smiles)
+        groups: dict[int, list[tuple[int, list[int]]]] = {}
+        for i, text in enumerate(smiles):
+            canon = canonical(text) if text else None
+            if canon is None:
+                reasons[i] = "not a valid SMILES"
+                continue
+            try:
+                ids = self.vocabulary.ids(forward_prompt(canon))
+            except DesignerError as error:
+                reasons[i] = str(error)
+                continue
+            groups.setdefault(len(ids), []).append((i, ids))
+        for rows in groups.values():
+            answers = self._continue([ids for _, ids in rows], 7 * len(self.names) + 1, None)
+            for (i, _), answer in zip(rows, answers, strict=True):
+                parsed = parse_values(answer, len(self.names))
+                if np.isnan(parsed).any():
+                    reasons[i] = "the model's answer did not parse as numbers"
+                values[i] = self.scaler.unscale(parsed)
+        return values, reasons
+
+    def sample(self, n: int, targets: Mapping[str, float] | None = None, *, seed: int = 0,
+               temperature: float = 1.0, batch_size: int = 256) -> list[str | None]:
+        """``n`` canonical SMILES for scalar ``targets`` (properties not given are open)."""
+        targets = dict(targets or {})
+        unknown = sorted(set(targets) - set(self.names))
+        if unknown:
+            raise DesignerError(f"no target {unknown[0]!r} (targets: {', '.join(self.names)})")
+        raw = np.array([targets.get(name, np.nan) for name in self.names], dtype=float)
+        scaled = [None if np.isnan(v) else float(s) for v, s in zip(raw, self.scaler.scale(raw), strict=True)]
+        prompt = self.vocabulary.ids(inverse_prompt(scaled))
+        generator = torch.Generator().manual_seed(int(seed))
+        out: list[str | None] = []
+        while len(out) < n:
+            b = min(batch_size, n - len(out))
+            for answer in self._continue([prompt] * b, self.model.config.max_length, generator, temperature):
+                text = "".join(answer)
+                mol = Chem.MolFromSmiles(text) if text else None
+                out.append(Chem.MolToSmiles(mol) if mol is not None else (text or None))
+        return out
+
+
+def load_multitask(path: str | Path) -> MultiTaskModel:
+    payload, model = _read(path, "multitask")
+    return MultiTaskModel(model, PromptVocabulary(payload["tokens"]), payload["names"],
+                          MinMax(np.asarray(payload["low"]), np.asarray(payload["high"])), payload["units"],
+                          payload["meta"])

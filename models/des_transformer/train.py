@@ -23,10 +23,17 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from designer.config import read_toml
-from designer.models.char_rnn.model import Vocabulary
+from designer.models.char_rnn.model import Vocabulary, tokenize
 from designer.models.des_transformer.data import MinMax, PropertySet, property_set
-from designer.models.des_transformer.lightning import ForwardModule, InverseModule
-from designer.models.des_transformer.model import ForwardConfig, InverseConfig
+from designer.models.des_transformer.lightning import ForwardModule, InverseModule, PromptModule
+from designer.models.des_transformer.model import ForwardConfig, InverseConfig, PromptConfig
+from designer.models.des_transformer.prompts import (
+    EOS,
+    PromptVocabulary,
+    forward_prompt,
+    inverse_prompt,
+    value_tokens,
+)
 from designer.models.des_transformer.sample import save_checkpoint
 
 
@@ -43,6 +50,50 @@ def tensors(smiles: list[str], values: np.ndarray, vocabulary: Vocabulary, scale
             kept.append(i)
     scaled = torch.as_tensor(scaler.scale(values[kept]), dtype=torch.float32)
     return TensorDataset(torch.stack(rows), scaled)
+
+
+def prompt_example(smiles: str, scaled: np.ndarray, vocabulary: PromptVocabulary, task: str,
+                   keep: np.ndarray) -> tuple[list[int], int]:
+    """Token ids of one multi-task example and where its answer starts (after ``|``)."""
+    if task == "forward":
+        prompt, answer = forward_prompt(smiles), value_tokens(list(scaled))
+    else:
+        prompt, answer = inverse_prompt([v if k else None for v, k in zip(scaled, keep, strict=True)]), \
+            tokenize(smiles)
+    return vocabulary.ids([*prompt, *answer, EOS]), len(prompt)
+
+
+class PromptBatches:
+    """Collate for the multi-task model: each molecule becomes a forward or an inverse prompt (even
+    odds); an inverse prompt keeps each property with a per-sample rate from U(0, 1), all open with
+    probability 0.1. ``fixed`` (validation): both tasks, every property given."""
+
+    def __init__(self, smiles: list[str], scaled: np.ndarray, vocabulary: PromptVocabulary, max_length: int,
+                 fixed: bool = False) -> None:
+        self.smiles, self.scaled, self.vocabulary = smiles, scaled, vocabulary
+        self.max_length, self.fixed = max_length, fixed
+
+    def __call__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = []
+        p = self.scaled.shape[1]
+        for i in indices:
+            if self.fixed:
+                tasks = [("forward", np.ones(p, bool)), ("inverse", np.ones(p, bool))]
+            else:
+                rate = float(torch.rand(()))
+                keep = (torch.rand(p) < rate).numpy() & (float(torch.rand(())) >= 0.1)
+                tasks = [("forward" if float(torch.rand(())) < 0.5 else "inverse", keep)]
+            for task, keep in tasks:
+                ids, start = prompt_example(self.smiles[i], self.scaled[i], self.vocabulary, task, keep)
+                if len(ids) <= self.max_length:
+                    rows.append((ids, start))
+        width = max(len(ids) for ids, _ in rows)
+        tokens = torch.zeros(len(rows), width, dtype=torch.long)
+        answer = torch.zeros(len(rows), width, dtype=torch.bool)
+        for r, (ids, start) in enumerate(rows):
+            tokens[r, :len(ids)] = torch.tensor(ids)
+            answer[r, start:len(ids)] = True
+        return tokens, answer
 
 
 class Exporter(L.Callback):
@@ -75,25 +126,37 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
     data = data or property_set(data_cfg["set"], int(data_cfg.get("seed", 0)))
     train_smiles, train_values = data.part(0)
     val_smiles, val_values = data.part(1)
-    vocabulary = Vocabulary.build(train_smiles)
     scaler = MinMax.fit(train_values)
     max_length = int(model_cfg["max_length"])
     kind = model_cfg["kind"]
     sizes = {k: v for k, v in model_cfg.items() if k not in ("kind", "max_length")}
+    batch_size = int(train_cfg["batch_size"])
+    vocabulary: Vocabulary | PromptVocabulary
+    if kind == "multitask":
+        vocabulary = PromptVocabulary.build(train_smiles)
+        module: L.LightningModule = PromptModule(PromptConfig(len(vocabulary), max_length, **sizes),
+                                                 lr=float(train_cfg["lr"]))
+        loader = DataLoader(range(len(train_smiles)), batch_size=batch_size, shuffle=True, drop_last=True,
+                            collate_fn=PromptBatches(train_smiles, scaler.scale(train_values), vocabulary, max_length))
+        val_loader = DataLoader(range(len(val_smiles)), batch_size=256, collate_fn=PromptBatches(
+            val_smiles, scaler.scale(val_values), vocabulary, max_length, fixed=True))
+        sizes_note = {"train": len(train_smiles), "validation": len(val_smiles)}
+    else:
+        vocabulary = Vocabulary.build(train_smiles)
+        train_set = tensors(train_smiles, train_values, vocabulary, scaler, max_length)
+        val_set = tensors(val_smiles, val_values, vocabulary, scaler, max_length)
+        loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True)
+        val_loader = DataLoader(val_set, batch_size=512)
+        sizes_note = {"train": len(train_set), "validation": len(val_set)}
     common = {"vocab_size": len(vocabulary), "max_length": max_length, "n_properties": len(data.names)}
     if kind == "forward":
-        module: L.LightningModule = ForwardModule(ForwardConfig(**common, **sizes), lr=float(train_cfg["lr"]))
+        module = ForwardModule(ForwardConfig(**common, **sizes), lr=float(train_cfg["lr"]))
     elif kind == "inverse":
         module = InverseModule(InverseConfig(**common, **sizes), lr=float(train_cfg["lr"]),
                                drop_all=float(train_cfg.get("drop_all", 0.25)),
                                subset_dropping=bool(train_cfg.get("subset_dropping", True)))
-    else:
-        raise ValueError(f"model.kind {kind!r}: expected forward or inverse")
-    train_set = tensors(train_smiles, train_values, vocabulary, scaler, max_length)
-    val_set = tensors(val_smiles, val_values, vocabulary, scaler, max_length)
-    batch_size = int(train_cfg["batch_size"])
-    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True)
-    val_loader = DataLoader(val_set, batch_size=512)
+    elif kind != "multitask":  # the multi-task module was built above, with its prompt vocabulary
+        raise ValueError(f"model.kind {kind!r}: expected forward, inverse or multitask")
     out, run_dir = Path(train_cfg["out"]), Path(train_cfg["run_dir"])
     conditions = {name: {"low": round(float(np.percentile(train_values[:, k], 0.5)), 4),
                          "high": round(float(np.percentile(train_values[:, k], 99.5)), 4),
@@ -104,7 +167,7 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
                             "trained_on": data_cfg.get("description", ""), "config": config,
                             "command": f"python -m designer.models.des_transformer.train --config {config_path}",
                             "conditions": conditions,
-                            "sizes": {"train": len(train_set), "validation": len(val_set)}}
+                            "sizes": sizes_note}
 
     def write(step: int, curve: list[dict[str, float]]) -> None:
         meta["training"] = {"steps": step, "curve": curve}
