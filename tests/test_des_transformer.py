@@ -73,7 +73,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {}
     for kind, sizes in (("forward", {"dim": 32, "depth": 1, "heads": 4, "embed_dim": 8}),
                         ("inverse", {"dim": 32, "depth": 1, "heads": 2, "dim_head": 8, "context_dim": 16}),
-                        ("multitask", {"dim": 32, "depth": 2, "heads": 2, "dim_head": 8})):
+                        ("multitask", {"dim": 32, "depth": 2, "heads": 2, "dim_head": 8}),
+                        ("diffusion", {"dim": 32, "depth": 1, "heads": 2, "dim_head": 8, "context_dim": 16})):
         length = 48 if kind == "multitask" else 16
         config = {"data": {"set": "tiny"}, "model": {"kind": kind, "max_length": length, **sizes},
                   "train": {"seed": 0, "threads": 1, "lr": 3e-3, "batch_size": 16, "max_steps": 60,
@@ -140,3 +141,22 @@ def test_multitask_model_answers_both_directions(trained: dict[str, Path]) -> No
     assert len(a) == 6 and a == model.sample(6, {"size": 6.0}, seed=2)
     with pytest.raises(DesignerError, match="no target 'qed'"):
         model.sample(1, {"qed": 0.5})
+
+
+def test_token_diffusion_preconditioning_schedule_and_sampling(trained: dict[str, Path]) -> None:
+    from designer.models.des_transformer.diffusion import SIGMA_MAX, SIGMA_MIN, denoise, karras_sigmas
+    from designer.models.des_transformer.sample import DiffusionGenerator
+
+    sigmas = karras_sigmas(10)
+    assert sigmas[0] == pytest.approx(SIGMA_MAX) and sigmas[-2] == pytest.approx(SIGMA_MIN) and sigmas[-1] == 0
+    assert (sigmas[1:] < sigmas[:-1]).all()
+    gen = load_inverse(trained["diffusion"], name="tiny-diffusion")
+    assert isinstance(gen, DiffusionGenerator)
+    x = torch.randn(2, 16, len(gen.vocabulary))
+    y, keep = gen.encode_targets({"size": 7.0}, 2)
+    # at σ → 0 the denoiser returns its input (c_skip → 1, c_out → 0): EDM Eq. 7
+    torch.testing.assert_close(denoise(gen.model, x, torch.full((2,), 1e-6), y, keep), x, atol=1e-4, rtol=0)
+    gen.steps = 8
+    a = gen.sample(4, {"size": 7.0}, guidance=2.0, seed=1)
+    assert a == gen.sample(4, {"size": 7.0}, guidance=2.0, seed=1)
+    assert gen.sample(4, {"size": 7.0}, guidance=0.0, seed=1) == gen.sample(4, {}, seed=1)

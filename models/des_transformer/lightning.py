@@ -15,6 +15,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from designer.models.des_transformer.diffusion import DiffusionConfig, TokenDenoiser, diffusion_loss
 from designer.models.des_transformer.model import (
     ForwardConfig,
     ForwardEncoder,
@@ -104,3 +105,20 @@ class PromptModule(L.LightningModule):
 
     def configure_optimizers(self):  # type: ignore[no-untyped-def]
         return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+
+
+class DiffusionModule(InverseModule):
+    """The token-diffusion inverse model: EDM loss (``diffusion.py``) with the same property dropping
+    as the autoregressive one (whole context with ``drop_all``, subsets otherwise)."""
+
+    def __init__(self, config: DiffusionConfig, lr: float = 3e-4, drop_all: float = 0.25,
+                 subset_dropping: bool = True) -> None:
+        L.LightningModule.__init__(self)
+        self.model, self.lr = TokenDenoiser(config), lr
+        self.drop_all, self.subset_dropping = drop_all, subset_dropping
+
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor], keep: torch.Tensor | None = None) -> torch.Tensor:
+        tokens, scaled = batch
+        if keep is None:
+            keep = self.keep_mask(*scaled.shape, scaled.device)
+        return diffusion_loss(self.model, tokens, scaled, keep)

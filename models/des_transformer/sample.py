@@ -26,6 +26,7 @@ from designer.errors import DesignerError
 from designer.generators import PROPERTY_DESCRIPTIONS, Condition
 from designer.models.char_rnn.model import Vocabulary
 from designer.models.des_transformer.data import QM9_COLUMNS, MinMax, canonical
+from designer.models.des_transformer.diffusion import DiffusionConfig, TokenDenoiser, sample_tokens
 from designer.models.des_transformer.model import (
     ForwardConfig,
     ForwardEncoder,
@@ -59,15 +60,19 @@ def save_checkpoint(path: str | Path, kind: str, model: ForwardEncoder | Inverse
     save_payload(payload, path)
 
 
-def _read(path: str | Path, kind: str) -> tuple[dict[str, Any], Any]:
+def _read(path: str | Path, *kinds: str) -> tuple[dict[str, Any], Any]:
+    """The checkpoint's payload and its network, which must be one of ``kinds``."""
     payload = read_payload(path, CHECKPOINT_FORMAT, "property transformer")
-    if payload.get("kind") != kind:
-        raise DesignerError(f"{path} holds a {payload.get('kind')} model, not a {kind} one")
+    kind = payload.get("kind")
+    if kind not in kinds:
+        raise DesignerError(f"{path} holds a {kind} model, not a {' or '.join(kinds)} one")
     try:
         if kind == "forward":
             model: Any = ForwardEncoder(ForwardConfig(**payload["config"]))
         elif kind == "multitask":
             model = PromptGPT(PromptConfig(**payload["config"]))
+        elif kind == "diffusion":
+            model = TokenDenoiser(DiffusionConfig(**payload["config"]))
         else:
             model = InverseDecoder(InverseConfig(**payload["config"]))
         model.load_state_dict(payload["state_dict"])
@@ -127,7 +132,8 @@ class InverseGenerator:
 
     kind = "molecule"
 
-    def __init__(self, model: InverseDecoder, vocabulary: Vocabulary, names: Sequence[str], scaler: MinMax,
+    def __init__(self, model: InverseDecoder | TokenDenoiser, vocabulary: Vocabulary, names: Sequence[str],
+                 scaler: MinMax,
                  units: Mapping[str, str], meta: Mapping[str, Any] | None = None, name: str = "des-inverse") -> None:
         self.model, self.vocabulary, self.names, self.scaler = model.eval(), vocabulary, list(names), scaler
         self.name = name
@@ -210,6 +216,19 @@ class InverseGenerator:
         return out
 
 
+class DiffusionGenerator(InverseGenerator):
+    """The token-diffusion inverse model behind the same target interface (``diffusion.py``)."""
+
+    steps = 100  # the reference's sampling steps
+
+    @torch.no_grad()
+    def sample_tokens(self, targets: Mapping[str, Any], b: int, *, guidance: float, generator: torch.Generator
+                      ) -> list[str]:
+        scaled, keep = self.encode_targets(targets, b)
+        tokens = sample_tokens(self.model, scaled, keep, steps=self.steps, guidance=guidance, generator=generator)
+        return [self.vocabulary.decode(row.tolist()) for row in tokens]
+
+
 def load_forward(path: str | Path) -> ForwardPredictor:
     payload, model = _read(path, "forward")
     return ForwardPredictor(model, Vocabulary(payload["tokens"]), payload["names"],
@@ -218,10 +237,12 @@ def load_forward(path: str | Path) -> ForwardPredictor:
 
 
 def load_inverse(path: str | Path, name: str = "des-inverse") -> InverseGenerator:
-    payload, model = _read(path, "inverse")
-    return InverseGenerator(model, Vocabulary(payload["tokens"]), payload["names"],
-                            MinMax(np.asarray(payload["low"]), np.asarray(payload["high"])), payload["units"],
-                            payload["meta"], name=name)
+    """An autoregressive (kind ``inverse``) or token-diffusion (kind ``diffusion``) inverse model."""
+    payload, model = _read(path, "inverse", "diffusion")
+    family = DiffusionGenerator if payload["kind"] == "diffusion" else InverseGenerator
+    return family(model, Vocabulary(payload["tokens"]), payload["names"],
+                  MinMax(np.asarray(payload["low"]), np.asarray(payload["high"])), payload["units"],
+                  payload["meta"], name=name)
 
 
 def load_qm9_inverse() -> InverseGenerator:

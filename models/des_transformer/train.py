@@ -25,7 +25,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from designer.config import read_toml
 from designer.models.char_rnn.model import Vocabulary, tokenize
 from designer.models.des_transformer.data import MinMax, PropertySet, property_set
-from designer.models.des_transformer.lightning import ForwardModule, InverseModule, PromptModule
+from designer.models.des_transformer.diffusion import DiffusionConfig
+from designer.models.des_transformer.lightning import DiffusionModule, ForwardModule, InverseModule, PromptModule
 from designer.models.des_transformer.model import ForwardConfig, InverseConfig, PromptConfig
 from designer.models.des_transformer.prompts import (
     EOS,
@@ -155,8 +156,12 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
         module = InverseModule(InverseConfig(**common, **sizes), lr=float(train_cfg["lr"]),
                                drop_all=float(train_cfg.get("drop_all", 0.25)),
                                subset_dropping=bool(train_cfg.get("subset_dropping", True)))
+    elif kind == "diffusion":
+        module = DiffusionModule(DiffusionConfig(**common, **sizes), lr=float(train_cfg["lr"]),
+                                 drop_all=float(train_cfg.get("drop_all", 0.25)),
+                                 subset_dropping=bool(train_cfg.get("subset_dropping", True)))
     elif kind != "multitask":  # the multi-task module was built above, with its prompt vocabulary
-        raise ValueError(f"model.kind {kind!r}: expected forward, inverse or multitask")
+        raise ValueError(f"model.kind {kind!r}: expected forward, inverse, diffusion or multitask")
     out, run_dir = Path(train_cfg["out"]), Path(train_cfg["run_dir"])
     conditions = {name: {"low": round(float(np.percentile(train_values[:, k], 0.5)), 4),
                          "high": round(float(np.percentile(train_values[:, k], 99.5)), 4),
