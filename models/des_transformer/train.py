@@ -1,8 +1,9 @@
 """Train a property ↔ SMILES transformer:
 ``python -m designer.models.des_transformer.train --config configs/des_forward_qm9.toml [--resume]``.
 
-The config names the direction (``model.kind = "forward" | "inverse"``), the data set (``data.set =
-"qm9" | "moses"``), the sizes and the budget (``train.max_steps`` / ``train.max_minutes``). The
+The config names the model (``model.kind = "forward" | "inverse" | "diffusion" | "multitask"``), the
+data set (``data.set = "qm9" | "moses"``), the sizes and the budget (``train.cpu_minutes`` of process
+CPU time, summed over resumed runs; ``train.max_steps``; ``train.max_minutes`` of wall time). The
 shippable checkpoint (``train.out``) is rewritten every ``export_every_steps`` with the validation
 loss so far; Lightning's resumable checkpoint lives in ``train.run_dir`` (``--resume`` continues
 weights, optimizer and step count from ``<run_dir>/last.ckpt``).
@@ -98,24 +99,31 @@ class PromptBatches:
 
 
 class Exporter(L.Callback):
-    """Write the shippable checkpoint after every validation (``export_every_steps``), with the curve."""
+    """Write the shippable checkpoint after every validation (``export_every_steps``), with the curve,
+    and stop after ``cpu_minutes`` of this process's CPU time (summed over resumed runs), so that models
+    compared in a benchmark get equal compute whatever else the machine was doing."""
 
-    def __init__(self, write: Any) -> None:
-        self.write, self.start = write, time.time()
-        self.curve: list[dict[str, float]] = []
+    def __init__(self, write: Any, cpu_minutes: float, curve: list[dict[str, float]] | None = None) -> None:
+        self.write, self.limit, self.curve = write, cpu_minutes, list(curve or [])
+        self.start, self.cpu_before = time.process_time(), self.curve[-1]["cpu_minutes"] if self.curve else 0.0
+
+    def cpu_minutes(self) -> float:
+        return self.cpu_before + (time.process_time() - self.start) / 60
 
     def on_validation_end(self, trainer, module) -> None:  # type: ignore[no-untyped-def]
         val = trainer.callback_metrics.get("val_loss")
         if val is not None and not trainer.sanity_checking:
             self.curve.append({"step": trainer.global_step, "val_loss": round(float(val), 5),
-                               "minutes": round((time.time() - self.start) / 60, 1)})
-            print(f"step {trainer.global_step} val_loss {float(val):.4f}", flush=True)
+                               "cpu_minutes": round(self.cpu_minutes(), 2)})
+            print(f"step {trainer.global_step} val_loss {float(val):.4f} cpu {self.cpu_minutes():.1f} min", flush=True)
             self.write(trainer.global_step, self.curve)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:  # type: ignore[no-untyped-def]
         if trainer.global_step % 100 == 0:
             loss = float(outputs["loss"] if isinstance(outputs, dict) else outputs)
-            print(f"step {trainer.global_step} loss {loss:.4f} {(time.time() - self.start) / 60:.1f} min", flush=True)
+            print(f"step {trainer.global_step} loss {loss:.4f} cpu {self.cpu_minutes():.1f} min", flush=True)
+        if self.cpu_minutes() >= self.limit:
+            trainer.should_stop = True
 
 
 def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
@@ -175,10 +183,13 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
                             "sizes": sizes_note}
 
     def write(step: int, curve: list[dict[str, float]]) -> None:
-        meta["training"] = {"steps": step, "curve": curve}
+        meta["training"] = {"steps": step, "cpu_minutes": curve[-1]["cpu_minutes"], "curve": curve}
         save_checkpoint(out, kind, module.model, vocabulary, data.names, data.units, scaler, meta)
 
-    exporter = Exporter(write)
+    previous = []  # a resumed run continues the curve (and the CPU budget) of the exported checkpoint
+    if resume and out.exists():
+        previous = torch.load(out, map_location="cpu", weights_only=True)["meta"].get("training", {}).get("curve", [])
+    exporter = Exporter(write, float(train_cfg.get("cpu_minutes", float("inf"))), previous)
     every = int(train_cfg["export_every_steps"])
     last = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir, every_n_train_steps=every, save_last=True, save_top_k=0)
     trainer = L.Trainer(accelerator="auto", devices=1, max_epochs=-1, max_steps=int(train_cfg.get("max_steps", -1)),
