@@ -174,8 +174,10 @@ def load(path: str | Path, name: str = "gumbel-flow") -> GumbelFlowGenerator:
         card = json.loads(card_path.read_text()) if card_path.exists() else None
     except (OSError, ValueError):
         raise DesignerError(f"cannot read the model card {card_path}") from None
+    # guidance 1 (the CLI default) means the card's guidance_scale, chosen by the benchmark on validation oracles
+    scale = float((card or {}).get("guidance_scale", info.get("guidance_scale", 1.0)))
     return GumbelFlowGenerator(denoiser, schedule, payload["alphabet"],
-                               payload["lengths"], guide, card, name, guidance_scale=info.get("guidance_scale", 1.0),
+                               payload["lengths"], guide, card, name, guidance_scale=scale,
                                conditions={condition.name: condition})
 
 
