@@ -1,0 +1,239 @@
+"""Benchmarks of the property ↔ SMILES transformers (issue #13).
+
+    python benchmarks/des.py forward     # QM9 forward model vs a GIN baseline at equal CPU time, + xTB
+    python benchmarks/des.py inverse     # QM9 inverse models (autoregressive, diffusion): validity, control
+
+Each part merges its section into ``benchmarks/results/des.json`` and rewrites ``des.md``. Every
+number is on the test split (QM9: the seeded 10 % the models never trained on or were chosen on;
+MOSES: the MOSES test split); settings are never tuned here.
+
+- Forward: MAE and R² per property on the QM9 test split. Baseline: a GIN (Xu et al. 2019; the
+  torch_geometric ``GIN`` stack) on the 2-D molecular graph, trained on the same split with the same
+  MSE on the same scaled targets for the same process CPU minutes the forward model's card records.
+  For gap, HOMO, LUMO and μ also Pearson r of the forward model and of the DFT label against
+  GFN2-xTB on ``--n-xtb`` test molecules (xTB geometry from ETKDG + MMFF, so r < 1 even for DFT).
+- Inverse (QM9): ``--n`` samples unconditioned and conditioned on the properties of ``--n`` test
+  molecules (all 12, and gap alone); validity, uniqueness, novelty vs the training SMILES; MAE
+  |requested − achieved| conditioned vs unconditioned (ratio) scored by the forward model, which
+  never saw the test molecules.
+
+Still to write (issue #13): the MOSES inverse model's MOSES metrics (its target control runs in the
+shared ``benchmarks/targets.py``), xTB scoring of generated QM9 molecules, and the multi-task vs
+single-task comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from designer.models.des_transformer.data import QM9_PROPERTIES, MinMax, qm9_set
+from designer.models.des_transformer.sample import CHECKPOINT_DIR, load_forward, load_inverse
+
+RESULTS = Path(__file__).resolve().parent / "results"
+XTB_PAIRS = {"gap": "xtb_gap", "homo": "xtb_homo", "lumo": "xtb_lumo", "mu": "xtb_dipole"}
+
+
+def errors(true: np.ndarray, predicted: np.ndarray, names: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """MAE and R² per property (rows with a NaN prediction left out and counted)."""
+    out = {}
+    for k, name in enumerate(names):
+        ok = ~np.isnan(predicted[:, k])
+        residual = true[ok, k] - predicted[ok, k]
+        out[name] = {"mae": float(np.abs(residual).mean()),
+                     "r2": float(1 - (residual ** 2).sum() / ((true[ok, k] - true[ok, k].mean()) ** 2).sum()),
+                     "n": int(ok.sum())}
+    return out
+
+
+# -- GIN baseline --------------------------------------------------------------------------------
+ELEMENTS = ("C", "N", "O", "F")
+
+
+def graph(smiles: str, target: np.ndarray) -> Any:
+    """A torch_geometric ``Data``: atom features (element, degree, charge, aromatic, H count,
+    hybridisation one-hots), undirected bond edges, and the scaled targets."""
+    from rdkit import Chem
+    from torch_geometric.data import Data
+
+    mol = Chem.MolFromSmiles(smiles)
+    hybrid = (Chem.HybridizationType.SP, Chem.HybridizationType.SP2, Chem.HybridizationType.SP3)
+    rows = []
+    for atom in mol.GetAtoms():
+        rows.append([atom.GetSymbol() == e for e in ELEMENTS] + [atom.GetDegree() == d for d in range(5)]
+                    + [atom.GetFormalCharge() == c for c in (-1, 0, 1)] + [atom.GetIsAromatic()]
+                    + [atom.GetTotalNumHs() == h for h in range(5)] + [atom.GetHybridization() == h for h in hybrid])
+    edges = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()]
+    index = torch.tensor(edges + [(j, i) for i, j in edges], dtype=torch.long).reshape(-1, 2).T
+    return Data(x=torch.tensor(rows, dtype=torch.float32), edge_index=index,
+                y=torch.as_tensor(target, dtype=torch.float32)[None])
+
+
+def gin_baseline(train: tuple[list[str], np.ndarray], test: tuple[list[str], np.ndarray], scaler: MinMax,
+                 cpu_minutes: float, seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
+    """Train a 4-layer GIN (hidden 128, sum pooling, MLP head) for ``cpu_minutes`` of process CPU
+    time; returns test predictions in reported units and the run's facts."""
+    from torch_geometric.loader import DataLoader
+    from torch_geometric.nn import GIN, global_add_pool
+
+    torch.manual_seed(seed)
+    train_graphs = [graph(s, y) for s, y in zip(train[0], scaler.scale(train[1]), strict=True)]
+    test_graphs = [graph(s, y) for s, y in zip(test[0], scaler.scale(test[1]), strict=True)]
+    encoder = GIN(train_graphs[0].x.shape[1], 128, num_layers=4)
+    head = torch.nn.Sequential(torch.nn.Linear(128, 128), torch.nn.ReLU(), torch.nn.Linear(128, train[1].shape[1]))
+    params = [*encoder.parameters(), *head.parameters()]
+    optimizer = torch.optim.Adam(params, lr=1e-3)
+    loader = DataLoader(train_graphs, batch_size=128, shuffle=True)
+    start, steps = time.process_time(), 0
+    while time.process_time() - start < cpu_minutes * 60:
+        for batch in loader:
+            loss = torch.nn.functional.mse_loss(head(global_add_pool(encoder(batch.x, batch.edge_index), batch.batch)),
+                                                batch.y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            steps += 1
+            if time.process_time() - start >= cpu_minutes * 60:
+                break
+    predictions = []
+    with torch.no_grad():
+        for batch in DataLoader(test_graphs, batch_size=512):
+            predictions.append(head(global_add_pool(encoder(batch.x, batch.edge_index), batch.batch)).numpy())
+    facts = {"steps": steps, "cpu_minutes": round((time.process_time() - start) / 60, 1),
+             "parameters": sum(p.numel() for p in params)}
+    return scaler.unscale(np.concatenate(predictions)), facts
+
+
+def xtb_values(smiles: list[str]) -> dict[str, np.ndarray]:
+    import designer
+
+    table = designer.score(smiles, list(XTB_PAIRS.values()), workers=1)
+    return {prop: np.asarray(table.columns[oracle], dtype=float) for prop, oracle in XTB_PAIRS.items()}
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    ok = ~(np.isnan(a) | np.isnan(b))
+    return float(np.corrcoef(a[ok], b[ok])[0, 1])
+
+
+def forward(args: argparse.Namespace) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    data = qm9_set(seed=0)
+    train, test = data.part(0), data.part(2)
+    predictor = load_forward(CHECKPOINT_DIR / "qm9_forward.pt")
+    if args.limit:
+        test = (test[0][:args.limit], test[1][:args.limit])
+    predicted, _ = predictor.predict(test[0])
+    cpu = float(predictor.meta["training"]["cpu_minutes"])
+    gin_predicted, gin_facts = gin_baseline(train, test, predictor.scaler, args.gin_minutes or cpu)
+    rng = np.random.default_rng(0)
+    picked = rng.choice(len(test[0]), size=min(args.n_xtb, len(test[0])), replace=False)
+    xtb = xtb_values([test[0][i] for i in picked])
+    columns = {name: k for k, name in enumerate(QM9_PROPERTIES)}
+    correlation = {prop: {"forward_vs_xtb": pearson(predicted[picked, columns[prop]], values),
+                          "dft_vs_xtb": pearson(test[1][picked, columns[prop]], values)}
+                   for prop, values in xtb.items()}
+    return {"forward": {"n_test": len(test[0]), "transformer": errors(test[1], predicted, QM9_PROPERTIES),
+                        "gin": errors(test[1], gin_predicted, QM9_PROPERTIES), "gin_training": gin_facts,
+                        "transformer_training": {"cpu_minutes": cpu, "steps": predictor.meta["training"]["steps"]},
+                        "xtb_correlation": correlation, "n_xtb": len(picked)}}
+
+
+def control(generate: Any, requested: np.ndarray, settings: dict[str, list[str]], scorer: Any,
+            training: set[str], n: int) -> dict[str, Any]:
+    """Validity/uniqueness/novelty and MAE ratios per setting; ``generate(n, targets, seed)``."""
+    from designer import metrics
+
+    base = generate(n, {}, 0)
+    base_values, _ = scorer(base)
+    rows: dict[str, Any] = {}
+    for setting, names in settings.items():
+        started = time.time()
+        targets = {name: requested[:n, QM9_PROPERTIES.index(name)] for name in names}
+        smiles = generate(n, targets, 1) if names else base
+        seconds = time.time() - started
+        valid = metrics.valid_smiles(smiles)
+        row: dict[str, Any] = {"valid": metrics.validity(smiles), "unique": metrics.uniqueness(valid),
+                               "novel": metrics.novelty(valid, training), "mol_per_s": round(n / seconds, 2)}
+        values, _ = scorer(smiles)
+        for name in names:
+            k = QM9_PROPERTIES.index(name)
+            mae = float(np.nanmean(np.abs(values[:, k] - requested[:n, k])))
+            base_mae = float(np.nanmean(np.abs(base_values[:, k] - requested[:n, k])))
+            row[name] = {"mae": mae, "mae_unconditional": base_mae, "ratio": mae / base_mae}
+        rows[setting or "unconditional"] = row
+        print(setting, json.dumps(row)[:300], flush=True)
+    return rows
+
+
+def inverse(args: argparse.Namespace) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    data = qm9_set(seed=0)
+    training = set(data.part(0)[0])
+    requested = data.part(2)[1][np.random.default_rng(1).permutation(len(data.part(2)[0]))]
+    scorer = load_forward(CHECKPOINT_DIR / "qm9_forward.pt").predict
+    settings = {"": [], "all 12": list(QM9_PROPERTIES), "gap alone": ["gap"]}
+    out = {}
+    for stem in args.models:
+        path = CHECKPOINT_DIR / f"{stem}.pt"
+        if not path.exists():
+            continue
+        gen = load_inverse(path, name=stem)
+        out[stem] = control(lambda n, t, seed, g=gen: g.sample(n, t, guidance=args.guidance, seed=seed),
+                            requested, settings, scorer, training, args.n)
+    return {"inverse": out}
+
+
+def write(results: dict[str, Any]) -> None:
+    path = RESULTS / "des.json"
+    merged = json.loads(path.read_text()) if path.exists() else {}
+    merged.update(results)
+    path.write_text(json.dumps(merged, indent=1) + "\n")
+    lines = ["# Property ↔ SMILES transformers (issue #13)", "", "Produced by `python benchmarks/des.py PART` "
+             "(see the script's docstring for the protocol).", ""]
+    if "forward" in merged:
+        f = merged["forward"]
+        lines += [f"## Forward, QM9 test split (n = {f['n_test']:,})", "",
+                  f"Transformer {f['transformer_training']['cpu_minutes']:.0f} CPU-min vs GIN "
+                  f"{f['gin_training']['cpu_minutes']:.0f} CPU-min ({f['gin_training']['steps']:,} steps).", "",
+                  "| property | transformer MAE | R² | GIN MAE | R² |", "|---|---|---|---|---|"]
+        for name in QM9_PROPERTIES:
+            t, g = f["transformer"][name], f["gin"][name]
+            lines.append(f"| {name} | {t['mae']:.4g} | {t['r2']:.3f} | {g['mae']:.4g} | {g['r2']:.3f} |")
+        lines += ["", f"Pearson r against GFN2-xTB on {f['n_xtb']} test molecules:", "",
+                  "| property | forward model vs xTB | DFT label vs xTB |", "|---|---|---|"]
+        for prop, c in f["xtb_correlation"].items():
+            lines.append(f"| {prop} | {c['forward_vs_xtb']:.3f} | {c['dft_vs_xtb']:.3f} |")
+        lines.append("")
+    for stem, rows in merged.get("inverse", {}).items():
+        lines += [f"## Inverse, QM9: {stem}", "", "| setting | valid | unique | novel | mol/s | MAE ratio (forward "
+                  "model) |", "|---|---|---|---|---|---|"]
+        for setting, row in rows.items():
+            ratios = ", ".join(f"{k} {v['ratio']:.2f}" for k, v in row.items() if isinstance(v, dict))
+            lines.append(f"| {setting} | {row['valid']:.3f} | {row['unique']:.3f} | {row['novel']:.3f} | "
+                         f"{row['mol_per_s']:.1f} | {ratios or '—'} |")
+        lines.append("")
+    (RESULTS / "des.md").write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=["forward", "inverse"])
+    parser.add_argument("--limit", type=int, default=0, help="first N test molecules only (a quick look)")
+    parser.add_argument("--gin-minutes", type=float, default=0.0, help="override the GIN's CPU minutes")
+    parser.add_argument("--n-xtb", type=int, default=300)
+    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--guidance", type=float, default=3.0)
+    parser.add_argument("--models", nargs="+", default=["qm9_inverse", "qm9_diffusion"])
+    args = parser.parse_args(argv)
+    write(forward(args) if args.part == "forward" else inverse(args))
+
+
+if __name__ == "__main__":
+    main()
