@@ -25,45 +25,34 @@ Properties can be dropped one by one in training (any subset of targets), as the
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from designer.models.des_transformer.model import FeedForward, MultiQueryAttention, sinusoidal
+from designer.models.des_transformer.model import (
+    FeedForward,
+    InverseConfig,
+    MultiQueryAttention,
+    PropertyContext,
+    sinusoidal,
+)
 
 SIGMA_DATA = 0.1
 P_MEAN, P_STD = -1.2, 1.2
 SIGMA_MIN, SIGMA_MAX, RHO = 0.001, 9.0, 3.0
 
 
-@dataclass
-class DiffusionConfig:
-    vocab_size: int
-    max_length: int
-    n_properties: int
-    dim: int = 128
-    depth: int = 4
-    heads: int = 8
-    dim_head: int = 16
-    context_dim: int = 64
-    ff_mult: float = 4.0
-    dropout: float = 0.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 class TokenDenoiser(nn.Module):
-    """F(x, c_noise, y): (B, L, V) noisy one-hot → (B, L, V), cross-attending to property tokens."""
+    """F(x, c_noise, y): (B, L, V) noisy one-hot → (B, L, V), cross-attending to property tokens.
+    Sizes come from :class:`InverseConfig` (the same fields as the autoregressive inverse model)."""
 
-    def __init__(self, config: DiffusionConfig) -> None:
+    def __init__(self, config: InverseConfig) -> None:
         super().__init__()
         self.config = c = config
         self.to_dim = nn.Linear(c.vocab_size, c.dim)
         self.noise_mlp = nn.Sequential(nn.Linear(c.dim, c.dim), nn.SiLU(), nn.Linear(c.dim, c.dim))
-        self.property_in = nn.Linear(1, c.context_dim)
+        self.context = PropertyContext(c.n_properties, c.context_dim)
         self.layers = nn.ModuleList(nn.ModuleList([
             MultiQueryAttention(c.dim, c.heads, c.dim_head, dropout=c.dropout),
             MultiQueryAttention(c.dim, c.heads, c.dim_head, context_dim=c.context_dim, dropout=c.dropout),
@@ -71,13 +60,12 @@ class TokenDenoiser(nn.Module):
         self.final_norm = nn.LayerNorm(c.dim)
         self.to_out = nn.Linear(c.dim, c.vocab_size)
         self.register_buffer("positions", sinusoidal(c.max_length, c.dim), persistent=False)
-        self.register_buffer("property_positions", sinusoidal(c.n_properties, c.context_dim), persistent=False)
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor, properties: torch.Tensor, keep: torch.Tensor
                 ) -> torch.Tensor:
         noise = self.noise_mlp(sinusoidal_features(c_noise, self.config.dim))            # (B, D)
         h = self.to_dim(x) + self.positions[: x.shape[1]] + noise[:, None, :]
-        context = F.gelu(self.property_in(properties[..., None])) + self.property_positions
+        context = self.context(properties)
         for self_attention, cross_attention, feed_forward in self.layers:
             h = self_attention(h) + h
             h = cross_attention(h, context, keep) + h

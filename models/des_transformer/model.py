@@ -90,6 +90,18 @@ class MultiQueryAttention(nn.Module):
         return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
 
 
+class PropertyContext(nn.Module):
+    """(B, P) scaled properties → (B, P, C) context tokens GELU(Linear_{1→C}(y_i)) + PE_sin(i) (reference)."""
+
+    def __init__(self, n_properties: int, dim: int) -> None:
+        super().__init__()
+        self.property_in = nn.Linear(1, dim)
+        self.register_buffer("positions", sinusoidal(n_properties, dim), persistent=False)
+
+    def forward(self, properties: torch.Tensor) -> torch.Tensor:
+        return F.gelu(self.property_in(properties[..., None])) + self.positions
+
+
 @dataclass
 class ForwardConfig:
     vocab_size: int
@@ -159,7 +171,7 @@ class InverseDecoder(nn.Module):
     def __init__(self, config: InverseConfig) -> None:
         super().__init__()
         self.config = c = config
-        self.property_in = nn.Linear(1, c.context_dim)
+        self.context = PropertyContext(c.n_properties, c.context_dim)
         self.embed = nn.Embedding(c.vocab_size, c.dim)
         self.init_norm = nn.LayerNorm(c.dim)
         self.layers = nn.ModuleList(nn.ModuleList([
@@ -169,11 +181,6 @@ class InverseDecoder(nn.Module):
         self.final_norm = nn.LayerNorm(c.dim)
         self.to_logits = nn.Linear(c.dim, c.vocab_size, bias=False)
         self.register_buffer("positions", sinusoidal(c.max_length, c.dim), persistent=False)
-        self.register_buffer("property_positions", sinusoidal(c.n_properties, c.context_dim), persistent=False)
-
-    def context(self, properties: torch.Tensor) -> torch.Tensor:
-        """(B, P) → (B, P, C) context tokens: GELU(Linear(y_i)) + PE_sin(i)."""
-        return F.gelu(self.property_in(properties[..., None])) + self.property_positions
 
     def forward(self, tokens: torch.Tensor, properties: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         n = tokens.shape[1]

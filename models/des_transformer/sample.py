@@ -26,7 +26,7 @@ from designer.errors import DesignerError
 from designer.generators import PROPERTY_DESCRIPTIONS, Condition
 from designer.models.char_rnn.model import Vocabulary
 from designer.models.des_transformer.data import QM9_COLUMNS, MinMax, canonical
-from designer.models.des_transformer.diffusion import DiffusionConfig, TokenDenoiser, sample_tokens
+from designer.models.des_transformer.diffusion import TokenDenoiser, sample_tokens
 from designer.models.des_transformer.model import (
     ForwardConfig,
     ForwardEncoder,
@@ -72,7 +72,7 @@ def _read(path: str | Path, *kinds: str) -> tuple[dict[str, Any], Any]:
         elif kind == "multitask":
             model = PromptGPT(PromptConfig(**payload["config"]))
         elif kind == "diffusion":
-            model = TokenDenoiser(DiffusionConfig(**payload["config"]))
+            model = TokenDenoiser(InverseConfig(**payload["config"]))
         else:
             model = InverseDecoder(InverseConfig(**payload["config"]))
         model.load_state_dict(payload["state_dict"])

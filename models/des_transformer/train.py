@@ -26,8 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from designer.config import read_toml
 from designer.models.char_rnn.model import Vocabulary, tokenize
 from designer.models.des_transformer.data import MinMax, PropertySet, property_set
-from designer.models.des_transformer.diffusion import DiffusionConfig
-from designer.models.des_transformer.lightning import DiffusionModule, ForwardModule, InverseModule, PromptModule
+from designer.models.des_transformer.lightning import ForwardModule, InverseModule, PromptModule
 from designer.models.des_transformer.model import ForwardConfig, InverseConfig, PromptConfig
 from designer.models.des_transformer.prompts import (
     EOS,
@@ -160,14 +159,10 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
     common = {"vocab_size": len(vocabulary), "max_length": max_length, "n_properties": len(data.names)}
     if kind == "forward":
         module = ForwardModule(ForwardConfig(**common, **sizes), lr=float(train_cfg["lr"]))
-    elif kind == "inverse":
+    elif kind in ("inverse", "diffusion"):
         module = InverseModule(InverseConfig(**common, **sizes), lr=float(train_cfg["lr"]),
                                drop_all=float(train_cfg.get("drop_all", 0.25)),
-                               subset_dropping=bool(train_cfg.get("subset_dropping", True)))
-    elif kind == "diffusion":
-        module = DiffusionModule(DiffusionConfig(**common, **sizes), lr=float(train_cfg["lr"]),
-                                 drop_all=float(train_cfg.get("drop_all", 0.25)),
-                                 subset_dropping=bool(train_cfg.get("subset_dropping", True)))
+                               subset_dropping=bool(train_cfg.get("subset_dropping", True)), kind=kind)
     elif kind != "multitask":  # the multi-task module was built above, with its prompt vocabulary
         raise ValueError(f"model.kind {kind!r}: expected forward, inverse, diffusion or multitask")
     out, run_dir = Path(train_cfg["out"]), Path(train_cfg["run_dir"])
