@@ -250,3 +250,27 @@ def test_bad_checkpoint_raises_designer_error(tmp_path: Path) -> None:
     torch.save({"state_dict": {}}, foreign)
     with pytest.raises(DesignerError, match="not a Graph DiT checkpoint"):
         load(foreign)
+
+
+def test_packed_resume_copy_round_trips(tmp_path: Path) -> None:
+    from designer.models.graph_dit.train import pack, unpack
+
+    layer = torch.nn.Linear(4, 3)
+    optimizer = torch.optim.AdamW(layer.parameters(), amsgrad=True)
+    layer(torch.randn(2, 4)).sum().backward()
+    optimizer.step()
+    weight = layer.weight.detach()
+    checkpoint = {"state_dict": {"model.weight": weight.clone(), "ema.weight": weight.clone()},
+                  "optimizer_states": [optimizer.state_dict()], "global_step": 5}
+    packed = pack(checkpoint)
+    assert packed["state_dict"]["ema.weight"].dtype == torch.bfloat16
+    assert packed["state_dict"]["model.weight"].dtype == torch.float32  # trained weights keep full precision
+    torch.save(packed, tmp_path / "run.ckpt")
+    restored = torch.load(unpack(tmp_path / "run.ckpt", tmp_path), weights_only=False)
+    assert "packed" not in restored and restored["global_step"] == 5
+    torch.testing.assert_close(restored["state_dict"]["model.weight"], checkpoint["state_dict"]["model.weight"])
+    torch.testing.assert_close(restored["state_dict"]["ema.weight"], checkpoint["state_dict"]["ema.weight"],
+                               atol=1e-2, rtol=1e-2)
+    moments = restored["optimizer_states"][0]["state"][0]
+    assert all(v.dtype == torch.float32 for v in moments.values())
+    assert unpack(tmp_path / "unpacked.ckpt", tmp_path) == str(tmp_path / "unpacked.ckpt")  # not packed: as is

@@ -70,13 +70,55 @@ def collate(indices: list[int], graphs: GraphSet, numeric_mean: np.ndarray, nume
             "categorical": torch.from_numpy(graphs.categorical[idx])}
 
 
-class Exporter(L.Callback):
-    """Write the shippable checkpoint (EMA weights) every ``every`` steps and when training ends."""
+def pack(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """A compact copy of a Lightning checkpoint to commit between sessions: the EMA weights and the
+    optimizer moments in bfloat16 (about half the size); the trained weights stay float32."""
+    def half(value: Any) -> Any:
+        return value.bfloat16() if torch.is_tensor(value) and value.is_floating_point() and value.dim() else value
 
-    def __init__(self, out: Path, every: int, noise: GraphNoise, meta: dict[str, Any]) -> None:
-        self.out, self.every, self.noise, self.meta = out, every, noise, meta
+    packed = dict(checkpoint, packed=True)
+    packed["state_dict"] = {k: half(v) if k.startswith("ema.") else v for k, v in checkpoint["state_dict"].items()}
+    packed["optimizer_states"] = [
+        {**opt, "state": {i: {k: half(v) for k, v in moments.items()} for i, moments in opt["state"].items()}}
+        for opt in checkpoint["optimizer_states"]]
+    return packed
+
+
+def unpack(path: Path, run_dir: Path) -> str:
+    """The Lightning checkpoint to resume from: ``path`` itself, or a float32 copy of a packed one."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not state.get("packed"):
+        return str(path)
+
+    def full(value: Any) -> Any:
+        return value.float() if torch.is_tensor(value) and value.dtype == torch.bfloat16 else value
+
+    state["state_dict"] = {k: full(v) for k, v in state["state_dict"].items()}
+    for opt in state["optimizer_states"]:
+        opt["state"] = {i: {k: full(v) for k, v in moments.items()} for i, moments in opt["state"].items()}
+    state.pop("packed")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    target = run_dir / "unpacked.ckpt"
+    torch.save(state, target)
+    return str(target)
+
+
+class Exporter(L.Callback):
+    """Write the shippable checkpoint (EMA weights) every ``every`` steps and when training ends, and
+    with ``resume_copy`` a packed copy of each Lightning checkpoint (:func:`pack`) to commit, so that
+    a later session on a fresh clone continues the same run."""
+
+    def __init__(self, out: Path, every: int, noise: GraphNoise, meta: dict[str, Any],
+                 resume_copy: Path | None = None) -> None:
+        self.out, self.every, self.noise, self.meta, self.resume_copy = out, every, noise, meta, resume_copy
         self.start = time.time()
         self.last_loss = float("nan")
+
+    def on_save_checkpoint(self, trainer, module, checkpoint) -> None:  # type: ignore[no-untyped-def]
+        if self.resume_copy is not None:
+            from designer.checkpoints import save_payload
+
+            save_payload(pack(checkpoint), self.resume_copy)
 
     def export(self, module: GraphDiTModule, step: int) -> None:
         minutes = (time.time() - self.start) / 60
@@ -102,8 +144,9 @@ class Exporter(L.Callback):
 def train(config: dict[str, Any], config_path: str = "", resume: str | None = None) -> Path:
     """Train from a parsed TOML config; returns the path of the exported checkpoint.
 
-    ``resume`` is a Lightning checkpoint (``<run_dir>/last.ckpt``): weights, EMA, optimizer and the
-    elapsed-time budget carry on, so ``train.max_minutes`` counts the total over all resumed runs."""
+    ``resume`` is a Lightning checkpoint (``<run_dir>/last.ckpt``, or the packed copy ``train.resume_copy``
+    committed beside the model): weights, EMA, optimizer and the elapsed-time budget carry on, so
+    ``train.max_minutes`` counts the total over all resumed runs."""
     data_cfg, model_cfg, noise_cfg, train_cfg = config["data"], config["model"], config["noise"], config["train"]
     torch.set_num_threads(int(train_cfg.get("threads", 1)))  # leave the other core to other work
     L.seed_everything(int(train_cfg["seed"]), workers=True)
@@ -145,7 +188,8 @@ def train(config: dict[str, Any], config_path: str = "", resume: str | None = No
                         collate_fn=partial(collate, graphs=graphs, numeric_mean=numeric_mean, numeric_std=numeric_std))
     out = Path(train_cfg["out"])
     run_dir = Path(train_cfg["run_dir"])
-    exporter = Exporter(out, int(train_cfg["export_every_steps"]), noise, meta)
+    copy = train_cfg.get("resume_copy")
+    exporter = Exporter(out, int(train_cfg["export_every_steps"]), noise, meta, Path(copy) if copy else None)
     last_checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir,
                                                  every_n_train_steps=int(train_cfg["export_every_steps"]),
                                                  save_last=True, save_top_k=0)
@@ -154,7 +198,7 @@ def train(config: dict[str, Any], config_path: str = "", resume: str | None = No
                         logger=L.pytorch.loggers.CSVLogger(run_dir, name="logs"), enable_progress_bar=False,
                         log_every_n_steps=50, gradient_clip_val=1.0)
     print(f"parameters: {sum(p.numel() for p in module.model.parameters()):,}", flush=True)
-    trainer.fit(module, loader, ckpt_path=resume)
+    trainer.fit(module, loader, ckpt_path=unpack(Path(resume), run_dir) if resume else None)
     epochs = trainer.global_step * int(train_cfg["batch_size"]) / len(graphs)
     print(json.dumps({"steps": trainer.global_step, "epochs": round(epochs, 2),
                       "minutes": round((time.time() - start) / 60, 1)}), flush=True)
