@@ -79,7 +79,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         config = {"data": {"set": "tiny"}, "model": {"kind": kind, "max_length": length, **sizes},
                   "train": {"seed": 0, "threads": 1, "lr": 3e-3, "batch_size": 16, "max_steps": 60,
                             "export_every_steps": 30, "out": str(folder / f"{kind}.pt"),
-                            "run_dir": str(folder / f"{kind}_run")}}
+                            "run_dir": str(folder / f"{kind}_run"), "resume_copy": str(folder / f"{kind}_run.ckpt")}}
         out[kind] = train(config, data=tiny_set())
     return out
 
@@ -160,3 +160,19 @@ def test_token_diffusion_preconditioning_schedule_and_sampling(trained: dict[str
     a = gen.sample(4, {"size": 7.0}, guidance=2.0, seed=1)
     assert a == gen.sample(4, {"size": 7.0}, guidance=2.0, seed=1)
     assert gen.sample(4, {"size": 7.0}, guidance=0.0, seed=1) == gen.sample(4, {}, seed=1)
+
+
+def test_resume_from_the_packed_copy_continues_the_run(trained: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    folder = trained["forward"].parent
+    assert (folder / "forward_run.ckpt").exists()
+    shutil.rmtree(folder / "forward_run")  # a fresh clone: no run directory, only the committed copy
+    config = {"data": {"set": "tiny"}, "model": {"kind": "forward", "max_length": 16, "dim": 32, "depth": 1,
+                                                 "heads": 4, "embed_dim": 8},
+              "train": {"seed": 0, "threads": 1, "lr": 3e-3, "batch_size": 16, "max_steps": 90,
+                        "export_every_steps": 30, "out": str(folder / "forward.pt"),
+                        "run_dir": str(folder / "forward_run"), "resume_copy": str(folder / "forward_run.ckpt")}}
+    train(config, data=tiny_set(), resume=True)
+    curve = load_forward(folder / "forward.pt").meta["training"]["curve"]
+    assert [p["step"] for p in curve] == [30, 60, 60, 90, 90]  # continued at step 60, not restarted

@@ -253,7 +253,7 @@ def test_bad_checkpoint_raises_designer_error(tmp_path: Path) -> None:
 
 
 def test_packed_resume_copy_round_trips(tmp_path: Path) -> None:
-    from designer.models.graph_dit.train import pack, unpack
+    from designer.checkpoints import pack, unpack
 
     layer = torch.nn.Linear(4, 3)
     optimizer = torch.optim.AdamW(layer.parameters(), amsgrad=True)
@@ -262,7 +262,7 @@ def test_packed_resume_copy_round_trips(tmp_path: Path) -> None:
     weight = layer.weight.detach()
     checkpoint = {"state_dict": {"model.weight": weight.clone(), "ema.weight": weight.clone()},
                   "optimizer_states": [optimizer.state_dict()], "global_step": 5}
-    packed = pack(checkpoint)
+    packed = pack(checkpoint, half=("ema.",))
     assert packed["state_dict"]["ema.weight"].dtype == torch.bfloat16
     assert packed["state_dict"]["model.weight"].dtype == torch.float32  # trained weights keep full precision
     torch.save(packed, tmp_path / "run.ckpt")

@@ -6,7 +6,8 @@ data set (``data.set = "qm9" | "moses"``), the sizes and the budget (``train.cpu
 CPU time, summed over resumed runs; ``train.max_steps``; ``train.max_minutes`` of wall time). The
 shippable checkpoint (``train.out``) is rewritten every ``export_every_steps`` with the validation
 loss so far; Lightning's resumable checkpoint lives in ``train.run_dir`` (``--resume`` continues
-weights, optimizer and step count from ``<run_dir>/last.ckpt``).
+weights, optimizer and step count from ``<run_dir>/last.ckpt``, or on a fresh clone from the packed
+copy ``train.resume_copy`` committed beside the model).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from designer.checkpoints import pack, save_payload, unpack
 from designer.config import read_toml
 from designer.models.char_rnn.model import Vocabulary, tokenize
 from designer.models.des_transformer.data import MinMax, PropertySet, property_set
@@ -102,12 +104,17 @@ class Exporter(L.Callback):
     and stop after ``cpu_minutes`` of this process's CPU time (summed over resumed runs), so that models
     compared in a benchmark get equal compute whatever else the machine was doing."""
 
-    def __init__(self, write: Any, cpu_minutes: float, curve: list[dict[str, float]] | None = None) -> None:
-        self.write, self.limit, self.curve = write, cpu_minutes, list(curve or [])
+    def __init__(self, write: Any, cpu_minutes: float, curve: list[dict[str, float]] | None = None,
+                 resume_copy: Path | None = None) -> None:
+        self.write, self.limit, self.curve, self.resume_copy = write, cpu_minutes, list(curve or []), resume_copy
         self.start, self.cpu_before = time.process_time(), self.curve[-1]["cpu_minutes"] if self.curve else 0.0
 
     def cpu_minutes(self) -> float:
         return self.cpu_before + (time.process_time() - self.start) / 60
+
+    def on_save_checkpoint(self, trainer, module, checkpoint) -> None:  # type: ignore[no-untyped-def]
+        if self.resume_copy is not None:  # a compact copy to commit: a fresh clone continues the run
+            save_payload(pack(checkpoint), self.resume_copy)
 
     def on_validation_end(self, trainer, module) -> None:  # type: ignore[no-untyped-def]
         val = trainer.callback_metrics.get("val_loss")
@@ -184,7 +191,8 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
     previous = []  # a resumed run continues the curve (and the CPU budget) of the exported checkpoint
     if resume and out.exists():
         previous = torch.load(out, map_location="cpu", weights_only=True)["meta"].get("training", {}).get("curve", [])
-    exporter = Exporter(write, float(train_cfg.get("cpu_minutes", float("inf"))), previous)
+    copy = Path(train_cfg["resume_copy"]) if train_cfg.get("resume_copy") else None
+    exporter = Exporter(write, float(train_cfg.get("cpu_minutes", float("inf"))), previous, copy)
     every = int(train_cfg["export_every_steps"])
     last = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir, every_n_train_steps=every, save_last=True, save_top_k=0)
     trainer = L.Trainer(accelerator="auto", devices=1, max_epochs=-1, max_steps=int(train_cfg.get("max_steps", -1)),
@@ -193,8 +201,12 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
                         val_check_interval=every, check_val_every_n_epoch=None,
                         limit_val_batches=int(train_cfg.get("val_batches", 4)), num_sanity_val_steps=0,
                         gradient_clip_val=1.0, enable_model_summary=False)
-    ckpt = run_dir / "last.ckpt"
-    trainer.fit(module, loader, val_loader, ckpt_path=str(ckpt) if resume and ckpt.exists() else None)
+    ckpt = None  # resume from this machine's run directory, else from the committed packed copy
+    if resume and (run_dir / "last.ckpt").exists():
+        ckpt = str(run_dir / "last.ckpt")
+    elif resume and copy is not None and copy.exists():
+        ckpt = unpack(copy, run_dir)
+    trainer.fit(module, loader, val_loader, ckpt_path=ckpt)
     trainer.validate(module, val_loader, verbose=False)  # a final point on the curve, then export
     print(json.dumps({"steps": trainer.global_step, "out": str(out)}), flush=True)
     return out

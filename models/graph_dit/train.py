@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from designer.checkpoints import pack, unpack
 from designer.config import read_toml
 from designer.models.graph_dit.data import (
     BOND_TYPES,
@@ -70,39 +71,6 @@ def collate(indices: list[int], graphs: GraphSet, numeric_mean: np.ndarray, nume
             "categorical": torch.from_numpy(graphs.categorical[idx])}
 
 
-def pack(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """A compact copy of a Lightning checkpoint to commit between sessions: the EMA weights and the
-    optimizer moments in bfloat16 (about half the size); the trained weights stay float32."""
-    def half(value: Any) -> Any:
-        return value.bfloat16() if torch.is_tensor(value) and value.is_floating_point() and value.dim() else value
-
-    packed = dict(checkpoint, packed=True)
-    packed["state_dict"] = {k: half(v) if k.startswith("ema.") else v for k, v in checkpoint["state_dict"].items()}
-    packed["optimizer_states"] = [
-        {**opt, "state": {i: {k: half(v) for k, v in moments.items()} for i, moments in opt["state"].items()}}
-        for opt in checkpoint["optimizer_states"]]
-    return packed
-
-
-def unpack(path: Path, run_dir: Path) -> str:
-    """The Lightning checkpoint to resume from: ``path`` itself, or a float32 copy of a packed one."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if not state.get("packed"):
-        return str(path)
-
-    def full(value: Any) -> Any:
-        return value.float() if torch.is_tensor(value) and value.dtype == torch.bfloat16 else value
-
-    state["state_dict"] = {k: full(v) for k, v in state["state_dict"].items()}
-    for opt in state["optimizer_states"]:
-        opt["state"] = {i: {k: full(v) for k, v in moments.items()} for i, moments in opt["state"].items()}
-    state.pop("packed")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    target = run_dir / "unpacked.ckpt"
-    torch.save(state, target)
-    return str(target)
-
-
 class Exporter(L.Callback):
     """Write the shippable checkpoint (EMA weights) every ``every`` steps and when training ends, and
     with ``resume_copy`` a packed copy of each Lightning checkpoint (:func:`pack`) to commit, so that
@@ -118,7 +86,7 @@ class Exporter(L.Callback):
         if self.resume_copy is not None:
             from designer.checkpoints import save_payload
 
-            save_payload(pack(checkpoint), self.resume_copy)
+            save_payload(pack(checkpoint, half=("ema.",)), self.resume_copy)
 
     def export(self, module: GraphDiTModule, step: int) -> None:
         minutes = (time.time() - self.start) / 60
