@@ -2,7 +2,7 @@
 
 The API functions load on first use, so ``import designer`` and ``designer --help`` stay fast:
 ``generate`` (n on-target candidates), ``score``, ``filter``, ``optimize``, ``run``, ``campaign``,
-``read``, ``write``, ``as_candidates``, ``design_sequences``, ``models`` and ``oracles``.
+``read``, ``write``, ``as_candidates``, ``design_sequences``, ``train``, ``models`` and ``oracles``.
 They take what a notebook holds (lists of SMILES or RDKit molecules, pandas Series and DataFrames);
 ``help(designer.generate)`` and the others show an example each.
 """
@@ -14,7 +14,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = {"score", "filter", "generate", "optimize", "run", "campaign", "read", "write", "as_candidates",
-        "design_sequences"}
+        "design_sequences", "train"}
 _CALLABLE_PACKAGES = {"models", "oracles"}  # subpackages that are also the listing functions
 
 

@@ -295,6 +295,19 @@ def run(config: str | Path | Mapping[str, Any], directory: str | Path | None = N
     return run_workflow(parsed, directory, resume=resume, progress=progress, base_dir=base)
 
 
+def train(config: str | Path | Mapping[str, Any], *, resume: bool = False, out: str | Path | None = None) -> Path:
+    """Train a model on your own data from a config (TOML path or mapping) and register it under its
+    ``name`` for :func:`generate`; returns the model directory. See :mod:`designer.training`.
+
+    >>> designer.train({"name": "my-series", "family": "des-inverse",
+    ...                 "data": {"path": "series.csv", "properties": ["pic50"]}, "train": {"cpu_minutes": 20}})
+    >>> designer.generate({"pic50": 7.5}, model="my-series", n=10)
+    """
+    from designer.training import train as train_model
+
+    return train_model(dict(config) if isinstance(config, Mapping) else config, resume=resume, out=out)
+
+
 def campaign(config: str | Path | Mapping[str, Any], directory: str | Path | None = None, *,
              address: str | None = None, resume: bool = False, progress: bool = False) -> RunResult:
     """Run a campaign config on Ray: a private local instance by default (loopback only, token

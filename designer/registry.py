@@ -191,10 +191,38 @@ def filter_specs() -> dict[str, FilterSpec]:
     return dict(_FILTERS)
 
 
+class UserModelEntry(ModelEntry):
+    """A model trained by ``designer train`` (``<data dir>/models/<name>/``)."""
+
+    def load(self) -> Generator:
+        from designer.models.des_transformer.sample import load_inverse
+
+        return load_inverse(Path(self.loader) / "model.pt", name=self.name)
+
+    def card_path(self) -> Path | None:
+        return Path(self.loader) / "model.json"
+
+
+def _user_entries() -> dict[str, ModelEntry]:
+    """Generators trained by ``designer train`` (inverse families), read from their cards."""
+    from designer.training import user_models
+
+    entries: dict[str, ModelEntry] = {}
+    for name, folder in user_models().items():
+        try:
+            card = json.loads((folder / "model.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if card.get("family") in ("des-inverse", "des-diffusion"):
+            entries[name] = UserModelEntry(name, "molecule", f"{card['family']} trained by you on {card['trained_on']}",
+                                           str(folder))
+    return entries
+
+
 def model_entries() -> dict[str, ModelEntry]:
-    """Every registered generative model by name."""
+    """Every registered generative model by name (the shipped ones, plugins, and the user's own)."""
     _load("designer.models", ())
-    return dict(_MODELS)
+    return {**_user_entries(), **_MODELS}
 
 
 def _check_arg(what: str, name: str, arg: str | None, needs: str, required: bool) -> None:
