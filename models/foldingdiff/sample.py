@@ -13,7 +13,7 @@ import torch
 from designer.checkpoints import read_payload, save_payload
 from designer.errors import DesignerError
 from designer.generators import Condition
-from designer.models.foldingdiff.angles import angles_to_backbone
+from designer.models.foldingdiff.angles import angle_mask, angles_to_backbone
 from designer.models.foldingdiff.model import AngleDenoiser
 from designer.models.foldingdiff.noise import AngleDiffusion, wrap
 
@@ -67,10 +67,13 @@ class FoldingDiffGenerator:
             chunk = lengths[start:start + batch_size]
             width = max(chunk)
             pad = torch.arange(width)[None] >= torch.tensor(chunk)[:, None]
+            # Undefined angles (the first phi, the last residue's psi, omega and two bond angles) and
+            # padding are zero in training (lightning.py: model(x_t * mask)); give the denoiser the same.
+            defined = torch.as_tensor(np.stack([angle_mask(n, width) for n in chunk]))
             x = wrap(torch.randn((len(chunk), width, 6), generator=generator))
             for t in range(self.diffusion.steps, 0, -1):
                 tt = torch.full((len(chunk),), t, dtype=torch.long)
-                eps = self.model(x.masked_fill(pad[..., None], 0.0), tt, pad)
+                eps = self.model(x * defined, tt, pad)
                 x = self.diffusion.p_step(x, t, eps, generator)
             x = wrap(x + self.mean)
             out.extend(x[i, :n].double().numpy() for i, n in enumerate(chunk))
