@@ -121,8 +121,11 @@ def evaluate(name: str, checkpoint: Path, requested: np.ndarray, args: argparse.
     gen = load(checkpoint, name=name)
     cache = args.work / name / "samples"
 
+    shipped = json.loads(DEFAULT_CHECKPOINT.with_suffix(".json").read_text())  # the shipped sampler settings
+
     def sampler(n: int, targets: Any, seed: int) -> list[str | None]:
-        return gen.sample(n, targets, guidance=args.guidance, seed=seed, batch_size=250)
+        return gen.sample(n, targets, guidance=args.guidance, seed=seed, batch_size=250,
+                          steps=shipped["sample_steps"], spacing=shipped["sample_spacing"])
 
     uncond, seconds = cached_sample(sampler, args.n_uncond, {}, cache / "uncond.jsonl", 250, f"{name} uncond")
     base = achieved(uncond[: len(requested)])
