@@ -329,6 +329,7 @@ def guidance(args: argparse.Namespace) -> dict[str, Any]:
             "heldout_data": {"mean_guide": float(reference.mean()),
                              "frac_above_threshold": float((reference > threshold).mean()),
                              **{f"mean_{role}_oracle": float(np.mean(f(held))) for role, (_, f) in oracles.items()}}}
+        write({"guidance": {which: table[which]}})  # each model's rows are kept as soon as they exist
     speed = {}
     if "protein" in args.models:
         gen = load_shipped("protein")
