@@ -87,6 +87,9 @@ def train_variant(name: str, args: argparse.Namespace, base: dict[str, Any]) -> 
     folder = args.work / name
     folder.mkdir(parents=True, exist_ok=True)
     out, run_dir = folder / "model.pt", folder / "run"
+    # p(n | targets) uses the same 4,000 training molecules as the shipped model (same subset and seed).
+    shutil.copy(DEFAULT_CHECKPOINT.with_name(f"{DEFAULT_CHECKPOINT.stem}_reference.npz"),
+                out.with_name(f"{out.stem}_reference.npz"))
     if trained_steps(out) >= args.steps:
         return out
     config = variant_config(base, VARIANTS[name][1], args.steps, out, run_dir, args.threads)
@@ -96,9 +99,6 @@ def train_variant(name: str, args: argparse.Namespace, base: dict[str, Any]) -> 
         command += ["--resume", str(run_dir / "last.ckpt")]
     with (folder / "train.log").open("a") as log:
         subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    # p(n | targets) uses the same 4,000 training molecules as the shipped model (same subset and seed).
-    shutil.copy(DEFAULT_CHECKPOINT.with_name(f"{DEFAULT_CHECKPOINT.stem}_reference.npz"),
-                out.with_name(f"{out.stem}_reference.npz"))
     return out
 
 
