@@ -271,6 +271,20 @@ def distribution_row(seqs: list[str], reference: list[str], train_list: list[str
             "length_mean_std_reference": mean_std([len(s) for s in reference]), "n_reference": len(reference)}
 
 
+def choose(rows: dict[str, Any]) -> dict[str, Any]:
+    """Sampling defaults from validation numbers only. Sampler: among the unguided runs whose fraction
+    of unique sequences is at least 95 % of the best, the lowest composition KL to the validation
+    split. Guidance: among guided runs that keep at least 90 % of their sampler's unguided uniqueness,
+    the largest gain of the validation-split oracle (the guide's own score is not the criterion)."""
+    unguided = {row["sampler"]: row for row in rows.values() if row["gamma"] == 0}
+    most_unique = max(row["unique"] for row in unguided.values())
+    diverse = [row for row in unguided.values() if row["unique"] >= 0.95 * most_unique]
+    sampler = min(diverse, key=lambda r: r["vs_validation"]["composition_kl"])["sampler"]
+    guided = [r for r in rows.values() if r["gamma"] > 0 and r["unique"] >= 0.9 * unguided[r["sampler"]]["unique"]]
+    best = max(guided, key=lambda r: r["gain_validation_oracle"]) if guided else None
+    return {"sampler": sampler, "guided": best and {k: best[k] for k in ("sampler", "draw_from", "gamma")}}
+
+
 def guidance(args: argparse.Namespace) -> dict[str, Any]:
     """Every shipped model under every setting of :func:`settings`; the default sampler is chosen by
     the unguided composition KL against the *validation* split, the default guidance (sampler, source,
@@ -316,16 +330,11 @@ def guidance(args: argparse.Namespace) -> dict[str, Any]:
             base = rows[f"{row['sampler']}, gamma=0, from -"]
             for key in ("guide", "validation_oracle", "test_oracle"):
                 row[f"gain_{key}"] = row[f"mean_{key}"] - base[f"mean_{key}"]
-        unguided = {label: row for label, row in rows.items() if row["gamma"] == 0}
-        sampler = min(unguided.values(), key=lambda r: r["vs_validation"]["composition_kl"])["sampler"]
-        guided = [r for r in rows.values() if r["gamma"] > 0 and r["unique"] >= 0.9 * unguided[
-            f"{r['sampler']}, gamma=0, from -"]["unique"]]
-        best = max(guided, key=lambda r: r["gain_validation_oracle"]) if guided else None
         reference = guide.score(held)
         table[which] = {
             "guide": guide.name, "target": target, "n": args.n, "seed": 0, "rows": rows,
             "oracles": {role: name for role, (name, _) in oracles.items()},
-            "chosen": {"sampler": sampler, "guided": best and {k: best[k] for k in ("sampler", "draw_from", "gamma")}},
+            "chosen": choose(rows),
             "heldout_data": {"mean_guide": float(reference.mean()),
                              "frac_above_threshold": float((reference > threshold).mean()),
                              **{f"mean_{role}_oracle": float(np.mean(f(held))) for role, (_, f) in oracles.items()}}}
@@ -435,7 +444,8 @@ def cards(merged: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["toy", "guidance"])
+    parser.add_argument("part", choices=["toy", "guidance", "choose"],
+                        help="choose: re-derive the sampling defaults from the stored guidance rows")
     parser.add_argument("--ks", type=int, nargs="+", default=[20, 40, 80, 160, 512])
     parser.add_argument("--target", choices=["softmax-uniform", "dirichlet"], default="softmax-uniform")
     parser.add_argument("--toy-steps", type=int, default=20000)
@@ -452,6 +462,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--speed-n", type=int, default=100)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.part == "choose":
+        stored = json.loads((RESULTS / "gumbel_flow.json").read_text())
+        write({"guidance": {which: {**model, "chosen": choose(model["rows"])}
+                            for which, model in stored.get("guidance", {}).items() if "rows" in model}})
+        return
     if args.part == "toy":
         result = toy(args)
         write({"toy": {f"{args.target}, {args.toy_steps:,} steps": result}})
