@@ -274,13 +274,15 @@ def distribution_row(seqs: list[str], reference: list[str], train_list: list[str
 def choose(rows: dict[str, Any]) -> dict[str, Any]:
     """Sampling defaults from validation numbers only. Sampler: among the unguided runs whose fraction
     of unique sequences is at least 95 % of the best, the lowest composition KL to the validation
-    split. Guidance: among guided runs that keep at least 90 % of their sampler's unguided uniqueness,
-    the largest gain of the validation-split oracle (the guide's own score is not the criterion)."""
+    split. Guidance (with that sampler, the one the card makes the default): among its guided runs
+    that keep at least 90 % of its unguided uniqueness, the largest gain of the validation-split
+    oracle (the guide's own score is not the criterion)."""
     unguided = {row["sampler"]: row for row in rows.values() if row["gamma"] == 0}
     most_unique = max(row["unique"] for row in unguided.values())
     diverse = [row for row in unguided.values() if row["unique"] >= 0.95 * most_unique]
     sampler = min(diverse, key=lambda r: r["vs_validation"]["composition_kl"])["sampler"]
-    guided = [r for r in rows.values() if r["gamma"] > 0 and r["unique"] >= 0.9 * unguided[r["sampler"]]["unique"]]
+    guided = [r for r in rows.values()
+              if r["sampler"] == sampler and r["gamma"] > 0 and r["unique"] >= 0.9 * unguided[sampler]["unique"]]
     best = max(guided, key=lambda r: r["gain_validation_oracle"]) if guided else None
     return {"sampler": sampler, "guided": best and {k: best[k] for k in ("sampler", "draw_from", "gamma")}}
 
