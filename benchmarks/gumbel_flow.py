@@ -37,6 +37,7 @@ from designer.models.gumbel_flow.model import time_embedding
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOY_LENGTH = 4
+DEFAULT_GUIDANCE = 2.0  # the guidance `designer generate` and `designer.generate` pass unless told otherwise
 
 
 class ToyDenoiser(nn.Module):
@@ -297,6 +298,7 @@ def guidance(args: argparse.Namespace) -> dict[str, Any]:
     table: dict[str, Any] = {}
     for which in args.models:
         gen = load_shipped(which)
+        gen.guidance_scale = 1.0  # gamma below is the effective STGFlow strength, whatever the card says
         guide = gen.guide
         # the data set, length limit, split seed and flow subset the checkpoint was trained with (its card)
         trained = gen.card["config"]
@@ -436,7 +438,8 @@ def cards(merged: dict[str, Any]) -> None:
             card["sampler"] = chosen["sampler"]
             if chosen["guided"]:
                 card["stg_draw_from"] = chosen["guided"]["draw_from"]
-                card["guidance_scale"] = chosen["guided"]["gamma"]
+                # `designer generate` passes guidance 2 by default (CLI and API): scale it to the chosen gamma
+                card["guidance_scale"] = chosen["guided"]["gamma"] / DEFAULT_GUIDANCE
         card["benchmark"] = {"command": "python benchmarks/gumbel_flow.py toy; "
                                         "python benchmarks/gumbel_flow.py guidance",
                              "toy_kl": toy_summary, "guidance": merged.get("guidance", {}).get(which),

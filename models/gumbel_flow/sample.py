@@ -174,7 +174,8 @@ def load(path: str | Path, name: str = "gumbel-flow") -> GumbelFlowGenerator:
         card = json.loads(card_path.read_text()) if card_path.exists() else None
     except (OSError, ValueError):
         raise DesignerError(f"cannot read the model card {card_path}") from None
-    # guidance 1 (the CLI default) means the card's guidance_scale, chosen by the benchmark on validation oracles
+    # STGFlow strength = guidance × guidance_scale; the card's scale makes the default guidance (2) give the
+    # gamma the benchmark chose on validation oracles
     scale = float((card or {}).get("guidance_scale", info.get("guidance_scale", 1.0)))
     return GumbelFlowGenerator(denoiser, schedule, payload["alphabet"],
                                payload["lengths"], guide, card, name, guidance_scale=scale,
