@@ -60,7 +60,9 @@ def cluster(tmp_path: Path):
 
 def test_campaign_joins_an_authenticated_two_node_cluster(tmp_path: Path, cluster) -> None:
     address, env = cluster
-    config = {"name": "c", "generate": {"model": "tests.generators:pool", "n": 24, "seed": 0, "targets": {"qed": 0.6}},
+    # 20 shards of at least 0.4 s each: on a loaded machine the second node's worker can take seconds to
+    # start, and 6 instant shards were all gone by then (the pool dispatches to whichever worker is ready)
+    config = {"name": "c", "generate": {"model": "tests.generators:slow", "n": 80, "seed": 0, "targets": {"qed": 0.6}},
               "filter": {"rules": ["valid"]}, "score": {"oracles": ["qed"]}, "export": {"formats": ["csv"]},
               "campaign": {"shard_size": 4, "workers": 2}}
     (tmp_path / "c.json").write_text(json.dumps(config))
