@@ -158,6 +158,7 @@ def toy(args: argparse.Namespace) -> dict[str, Any]:
             row["linear_kl_draw"] = kl_empirical(linear_sample(model, args.toy_n, k, 100,
                                                                torch.Generator().manual_seed(1), final="sample"
                                                                ).numpy(), target)
+        row["n_samples"] = args.toy_n
         print(json.dumps(row), flush=True)
         rows.append(row)
     return {"rows": rows, "target": args.target, "steps": args.toy_steps, "batch": args.toy_batch,
@@ -375,13 +376,14 @@ def write(results: dict[str, Any]) -> None:
                   f"{toy_['sampling_steps']} sampling steps; KL(empirical ‖ target) over {toy_['n_samples']:,} "
                   "samples. Floors at the same n: exact draws from the target, and uniform letters (ignores the "
                   "data). Paper (Gumbel FM, Euler): 0.029 (K = 20), 0.048 (K = 512).", "",
-                  "| K | Euler, draw x̂ | Euler, argmax x | renoise, draw x̂ | renoise, argmax x | linear FM, draw x̂ "
-                  "| linear FM, argmax x | uniform floor | exact floor | train s |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| K | samples | Euler, draw x̂ | Euler, argmax x | renoise, draw x̂ | renoise, argmax x | linear FM, "
+                  "draw x̂ | linear FM, argmax x | uniform floor | exact floor | train s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in toy_["rows"]:
             linear = (f"{r['linear_kl_draw']:.4f} | {r['linear_kl_argmax_x']:.4f}" if "linear_kl_draw" in r
                       else "— | —")
-            lines.append(f"| {r['K']} | {r['gumbel_euler_kl_draw']:.4f} | {r['gumbel_euler_kl_argmax_x']:.4f} | "
+            lines.append(f"| {r['K']} | {r.get('n_samples', toy_['n_samples']):,} | {r['gumbel_euler_kl_draw']:.4f} | "
+                         f"{r['gumbel_euler_kl_argmax_x']:.4f} | "
                          f"{r['gumbel_renoise_kl_draw']:.4f} | {r['gumbel_renoise_kl_argmax_x']:.4f} | {linear} | "
                          f"{r['floor_uniform_kl']:.4f} | {r['floor_exact_kl']:.4f} | {r['gumbel_train_s']:.0f} |")
         lines.append("")
