@@ -35,7 +35,7 @@ import torch
 from graph_dit import PROPS, achieved, cached_sample, mae
 
 from designer import metrics
-from designer.config import read_toml
+from designer.config import read_toml, toml_text
 from designer.models.graph_dit.data import properties
 from designer.models.graph_dit.sample import DEFAULT_CHECKPOINT, load
 
@@ -67,15 +67,6 @@ def variant_config(base: dict[str, Any], overrides: dict[str, Any], steps: int, 
     return config
 
 
-def write_toml(config: dict[str, Any], path: Path) -> None:
-    lines = []
-    for section, values in config.items():
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
-        lines.append("")
-    path.write_text("\n".join(lines))
-
-
 def trained_steps(checkpoint: Path) -> int:
     if not checkpoint.exists():
         return 0
@@ -93,7 +84,7 @@ def train_variant(name: str, args: argparse.Namespace, base: dict[str, Any]) -> 
     if trained_steps(out) >= args.steps:
         return out
     config = variant_config(base, VARIANTS[name][1], args.steps, out, run_dir, args.threads)
-    write_toml(config, folder / "config.toml")
+    (folder / "config.toml").write_text(toml_text(config))
     command = [sys.executable, "-m", "designer.models.graph_dit.train", "--config", str(folder / "config.toml")]
     if (run_dir / "last.ckpt").exists():
         command += ["--resume", str(run_dir / "last.ckpt")]

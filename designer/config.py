@@ -195,9 +195,14 @@ def load_config(path: str | Path, schema: type[RunConfig] = RunConfig) -> RunCon
     return parse_config(read_toml(path), str(path), schema)
 
 
-def dump_config(config: RunConfig) -> str:
-    """The resolved config as TOML (what a run directory keeps)."""
-    return _toml(config.model_dump(mode="json", exclude_none=True))
+def dump_config(config: BaseModel) -> str:
+    """A resolved config (workflow, campaign or training) as TOML (what a run or model directory keeps)."""
+    return toml_text(config.model_dump(mode="json", exclude_none=True))
+
+
+def toml_text(data: dict) -> str:
+    """A plain config dict as TOML (tomllib reads but does not write)."""
+    return _toml(data)
 
 
 def _toml_value(value: object) -> str:

@@ -100,24 +100,16 @@ def models_dir() -> Path:
 
 def parse_config(config: str | Path | dict[str, Any]) -> tuple[TrainConfig, Path]:
     """The validated config and the folder relative paths in it are read from."""
-    import tomllib
+    from designer.config import describe_validation_error, read_toml
 
-    base = Path.cwd()
-    if not isinstance(config, dict):
-        path = Path(config)
-        try:
-            raw = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise DesignerError(f"cannot read training config {path}: {error}") from None
-        base = path.resolve().parent
+    if isinstance(config, dict):
+        raw, base, source = config, Path.cwd(), "training config"
     else:
-        raw = config
+        raw, base, source = read_toml(config), Path(config).resolve().parent, str(config)
     try:
         return TrainConfig.model_validate(raw), base
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise DesignerError(f"training config: {where}: {first['msg']}") from None
+        raise DesignerError(describe_validation_error(error, source, TrainConfig)) from None
 
 
 def scaffold_split(smiles: list[str], seed: int) -> np.ndarray:
@@ -153,16 +145,15 @@ def read_property_table(cfg: TrainConfig, base: Path) -> tuple[Any, dict[str, An
     missing = [c for c in [cfg.data.structure, *cfg.data.properties] if c not in table.columns]
     if missing:
         raise DesignerError(f"{path.name} has no column {missing[0]!r} (columns: {', '.join(map(str, table.columns))})")
-    for column in cfg.data.properties:
-        values = pd.to_numeric(table[column], errors="coerce")
-        bad = values.isna() & table[column].notna()
+    numeric = table[cfg.data.properties].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+    for k, column in enumerate(cfg.data.properties):
+        bad = np.isnan(numeric[:, k]) & table[column].notna().to_numpy()
         if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
+            row = int(np.flatnonzero(bad)[0])
             raise DesignerError(f"{path.name}: property {column!r} is not numeric in row {row + 2} "
                                 f"({table[column].iloc[row]!r})")
     dropped: dict[str, int] = {}
     smiles, values, rows = [], [], []
-    numeric = table[cfg.data.properties].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     for i, raw in enumerate(table[cfg.data.structure]):
         text = canonical(str(raw)) if pd.notna(raw) else None
         numbers = numeric[i].tolist()
@@ -205,6 +196,7 @@ def read_property_table(cfg: TrainConfig, base: Path) -> tuple[Any, dict[str, An
 
 def train(config: str | Path | dict[str, Any], *, resume: bool = False, out: str | Path | None = None) -> Path:
     """Train the configured model on the user's data and register it; returns its directory."""
+    from designer.config import dump_config
     from designer.models.des_transformer.sample import load_forward
     from designer.models.des_transformer.train import train as train_family
 
@@ -246,21 +238,13 @@ def train(config: str | Path | dict[str, Any], *, resume: bool = False, out: str
         card["metrics"] = {name: {"mae": float(np.nanmean(np.abs(predicted[:, k] - test_values[:, k])))}
                            for k, name in enumerate(data.names)}
     (work / "model.json").write_text(json.dumps(card, indent=1) + "\n")
-    (work / "config.toml").write_text(_toml(cfg.model_dump()))
+    (work / "config.toml").write_text(dump_config(cfg))
     shutil.rmtree(work / "run", ignore_errors=True)  # the finished model needs no Lightning state
     (work / "run.ckpt").unlink(missing_ok=True)
     if target.exists():
         shutil.rmtree(target)
     work.rename(target)
     return target
-
-
-def _toml(config: dict[str, Any]) -> str:
-    lines = [f"{k} = {json.dumps(v)}" for k, v in config.items() if not isinstance(v, dict)]
-    for section, values in config.items():
-        if isinstance(values, dict):
-            lines += ["", f"[{section}]", *(f"{k} = {json.dumps(v)}" for k, v in values.items() if v is not None)]
-    return "\n".join(lines) + "\n"
 
 
 def user_models() -> dict[str, Path]:
