@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rdkit import Chem, RDLogger
+from rdkit import RDLogger
 
 from designer.checkpoints import read_payload, save_payload
 from designer.errors import DesignerError
 from designer.generators import PROPERTY_DESCRIPTIONS, Condition
+from designer.metrics import canonical as canonical_smiles
 from designer.models.char_rnn.model import CharRNN, CharRNNConfig, Vocabulary
 
 RDLogger.DisableLog("rdApp.*")
@@ -91,8 +92,7 @@ class CharRNNGenerator:
                                 f"(targets: {', '.join(self.conditions) or 'none'})")
         smiles: list[str | None] = []
         for text in self.sample_strings(n, seed=seed, batch_size=batch_size):
-            mol = Chem.MolFromSmiles(text) if text else None
-            smiles.append(Chem.MolToSmiles(mol) if mol is not None else (text or None))
+            smiles.append(canonical_smiles(text) or text or None)  # invalid: as sampled
         return smiles
 
 

@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from rdkit import Chem, RDLogger
+from rdkit import RDLogger
 
 from designer.checkpoints import read_payload, save_payload
 from designer.errors import DesignerError
 from designer.generators import PROPERTY_DESCRIPTIONS, Condition
+from designer.metrics import canonical as canonical_smiles
 from designer.models.char_rnn.model import Vocabulary
 from designer.models.des_transformer.data import QM9_COLUMNS, MinMax, canonical
 from designer.models.des_transformer.diffusion import TokenDenoiser, sample_tokens
@@ -209,8 +210,7 @@ class InverseGenerator:
             b = min(batch_size, n - len(out))
             part = {k: (np.asarray(v)[len(out):len(out) + b] if np.ndim(v) else v) for k, v in targets.items()}
             for text in self.sample_tokens(part, b, guidance=guidance, generator=generator):
-                mol = Chem.MolFromSmiles(text) if text else None
-                out.append(Chem.MolToSmiles(mol) if mol is not None else (text or None))
+                out.append(canonical_smiles(text) or text or None)  # invalid: as sampled
             if progress:
                 print(f"{self.name}: {len(out)}/{n} sampled", flush=True)
         return out
@@ -334,8 +334,7 @@ class MultiTaskModel:
             b = min(batch_size, n - len(out))
             for answer in self._continue([prompt] * b, self.model.config.max_length, generator, temperature):
                 text = "".join(answer)
-                mol = Chem.MolFromSmiles(text) if text else None
-                out.append(Chem.MolToSmiles(mol) if mol is not None else (text or None))
+                out.append(canonical_smiles(text) or text or None)  # invalid: as sampled
         return out
 
 
