@@ -191,21 +191,24 @@ def filter_specs() -> dict[str, FilterSpec]:
     return dict(_FILTERS)
 
 
+@dataclass(frozen=True)
 class UserModelEntry(ModelEntry):
-    """A model trained by ``designer train`` (``<data dir>/models/<name>/``)."""
+    """A model trained by ``designer train``: ``folder`` is ``<data dir>/models/<name>/``, ``loader``
+    the family's ``"module:function"`` that reads ``model.pt`` (see :data:`designer.training.FAMILIES`)."""
+
+    folder: str = ""
 
     def load(self) -> Generator:
-        from designer.models.des_transformer.sample import load_inverse
-
-        return load_inverse(Path(self.loader) / "model.pt", name=self.name)
+        module, _, function = self.loader.partition(":")
+        return getattr(importlib.import_module(module), function)(Path(self.folder) / "model.pt", name=self.name)
 
     def card_path(self) -> Path | None:
-        return Path(self.loader) / "model.json"
+        return Path(self.folder) / "model.json"
 
 
 def _user_entries() -> dict[str, ModelEntry]:
-    """Generators trained by ``designer train`` (inverse families), read from their cards."""
-    from designer.training import user_models
+    """Generators trained by ``designer train``, read from their cards (predictors are not listed)."""
+    from designer.training import FAMILIES, user_models
 
     entries: dict[str, ModelEntry] = {}
     for name, folder in user_models().items():
@@ -213,9 +216,11 @@ def _user_entries() -> dict[str, ModelEntry]:
             card = json.loads((folder / "model.json").read_text())
         except (OSError, ValueError):
             continue
-        if card.get("family") in ("des-inverse", "des-diffusion"):
-            entries[name] = UserModelEntry(name, "molecule", f"{card['family']} trained by you on {card['trained_on']}",
-                                           str(folder))
+        family = FAMILIES.get(card.get("family", ""))
+        if family is not None and family.generator is not None:
+            entries[name] = UserModelEntry(name, family.generator,  # type: ignore[arg-type]
+                                           f"{card['family']} trained by you on {card['trained_on']}",
+                                           family.loader, folder=str(folder))
     return entries
 
 

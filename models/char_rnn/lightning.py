@@ -26,6 +26,11 @@ class CharRNNModule(L.LightningModule):
         self.log("loss", loss, prog_bar=True, batch_size=tokens.shape[0])
         return loss
 
+    def validation_step(self, tokens: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(tokens)
+        self.log("val_loss", loss, batch_size=tokens.shape[0])
+        return loss
+
     def configure_optimizers(self):  # type: ignore[no-untyped-def]
         # MOSES: Adam lr 1e-3 halved every 10 epochs; here every ``lr_step`` optimizer steps.
         optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)

@@ -18,6 +18,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
 from designer.config import read_toml
+from designer.fitting import RunOptions, fit, threads
 from designer.models.char_rnn.lightning import CharRNNModule
 from designer.models.char_rnn.model import CharRNNConfig, Vocabulary
 from designer.models.char_rnn.sample import save_checkpoint
@@ -74,6 +75,46 @@ def train(config: dict[str, Any], config_path: str = "") -> Path:
     trainer.fit(module, loader)
     export(trainer.global_step, time.process_time() - budget.start)
     return out
+
+
+def smiles_loader(smiles: list[str], vocabulary: Vocabulary, batch_size: int, shuffle: bool) -> DataLoader:
+    """Padded token batches (B, L) of ``[BOS, tokens, EOS]`` rows."""
+    encoded = [torch.tensor(vocabulary.encode(s)) for s in smiles]
+    return DataLoader(encoded, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle and len(encoded) > batch_size,
+                      collate_fn=lambda rows: pad_sequence(rows, batch_first=True, padding_value=0))
+
+
+def fit_smiles(parts: tuple[list[str], list[str], list[str]], sizes: dict[str, Any], run: RunOptions,
+               meta: dict[str, Any]) -> dict[str, Any]:
+    """Train a CharRNN on the user's (train, validation, test) SMILES (``designer train``); writes
+    ``run.out`` and returns the card's metrics: test NLL per token and validity/uniqueness/novelty of
+    1,000 samples."""
+    from designer.metrics import novelty, uniqueness, valid_smiles, validity
+    from designer.models.char_rnn.sample import CharRNNGenerator
+
+    train_smiles, val_smiles, test_smiles = parts
+    threads(run.threads)
+    L.seed_everything(run.seed, workers=True)
+    vocabulary = Vocabulary.build([*train_smiles, *val_smiles, *test_smiles])  # tokens only, no labels
+    module = CharRNNModule(CharRNNConfig(len(vocabulary), int(sizes["hidden"]), int(sizes["layers"]),
+                                         float(sizes["dropout"])), lr=run.lr,
+                           lr_step=int(sizes.get("lr_step", 5000)), lr_gamma=0.5)
+
+    def write(step: int, curve: list[dict[str, float]]) -> None:
+        save_checkpoint(run.out, module.model, vocabulary, {**meta, "training": {"steps": step, "curve": curve}})
+
+    fit(module, smiles_loader(train_smiles, vocabulary, run.batch_size, True),
+        smiles_loader(val_smiles, vocabulary, 256, False), write=write, run_dir=run.run_dir, budget=run.budget,
+        every=run.every, resume=run.resume, checkpoint_minutes=run.checkpoint_minutes, gradient_clip=5.0)
+    module.eval()
+    with torch.no_grad():
+        losses = [(float(module.loss(batch)), int((batch[:, 1:] > 0).sum()))
+                  for batch in smiles_loader(test_smiles, vocabulary, 256, False)]
+    sampled = CharRNNGenerator(module.model, vocabulary).sample_strings(1000, seed=run.seed)
+    valid = valid_smiles(sampled)
+    return {"test_nll_per_token": round(sum(v * n for v, n in losses) / sum(n for _, n in losses), 4),
+            "valid": round(validity(sampled), 4), "unique": round(uniqueness(valid), 4),
+            "novel": round(novelty(valid, set(train_smiles)), 4)}
 
 
 def main(argv: list[str] | None = None) -> None:

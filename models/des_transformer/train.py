@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from designer.checkpoints import pack, save_payload, unpack
 from designer.config import read_toml
+from designer.fitting import Budget, fit
 from designer.models.char_rnn.model import Vocabulary, tokenize
 from designer.models.des_transformer.data import MinMax, PropertySet, property_set
 from designer.models.des_transformer.lightning import ForwardModule, InverseModule, PromptModule
@@ -99,39 +98,6 @@ class PromptBatches:
         return tokens, answer
 
 
-class Exporter(L.Callback):
-    """Write the shippable checkpoint after every validation (``export_every_steps``), with the curve,
-    and stop after ``cpu_minutes`` of this process's CPU time (summed over resumed runs), so that models
-    compared in a benchmark get equal compute whatever else the machine was doing."""
-
-    def __init__(self, write: Any, cpu_minutes: float, curve: list[dict[str, float]] | None = None,
-                 resume_copy: Path | None = None) -> None:
-        self.write, self.limit, self.curve, self.resume_copy = write, cpu_minutes, list(curve or []), resume_copy
-        self.start, self.cpu_before = time.process_time(), self.curve[-1]["cpu_minutes"] if self.curve else 0.0
-
-    def cpu_minutes(self) -> float:
-        return self.cpu_before + (time.process_time() - self.start) / 60
-
-    def on_save_checkpoint(self, trainer, module, checkpoint) -> None:  # type: ignore[no-untyped-def]
-        if self.resume_copy is not None:  # a compact copy to commit: a fresh clone continues the run
-            save_payload(pack(checkpoint), self.resume_copy)
-
-    def on_validation_end(self, trainer, module) -> None:  # type: ignore[no-untyped-def]
-        val = trainer.callback_metrics.get("val_loss")
-        if val is not None and not trainer.sanity_checking:
-            self.curve.append({"step": trainer.global_step, "val_loss": round(float(val), 5),
-                               "cpu_minutes": round(self.cpu_minutes(), 2)})
-            print(f"step {trainer.global_step} val_loss {float(val):.4f} cpu {self.cpu_minutes():.1f} min", flush=True)
-            self.write(trainer.global_step, self.curve)
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:  # type: ignore[no-untyped-def]
-        if trainer.global_step % 100 == 0:
-            loss = float(outputs["loss"] if isinstance(outputs, dict) else outputs)
-            print(f"step {trainer.global_step} loss {loss:.4f} cpu {self.cpu_minutes():.1f} min", flush=True)
-        if self.cpu_minutes() >= self.limit:
-            trainer.should_stop = True
-
-
 def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
           data: PropertySet | None = None) -> Path:
     """Train from a parsed config; ``data`` overrides ``data.set`` (tests pass a tiny set)."""
@@ -151,7 +117,7 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
         vocabulary = PromptVocabulary.build(train_smiles)
         module: L.LightningModule = PromptModule(PromptConfig(len(vocabulary), max_length, **sizes),
                                                  lr=float(train_cfg["lr"]))
-        loader = DataLoader(range(len(train_smiles)), batch_size=batch_size, shuffle=True, drop_last=True,
+        loader = DataLoader(range(len(train_smiles)), batch_size=batch_size, shuffle=True, drop_last=len(train_smiles) > batch_size,
                             collate_fn=PromptBatches(train_smiles, scaler.scale(train_values), vocabulary, max_length))
         val_loader = DataLoader(range(len(val_smiles)), batch_size=256, collate_fn=PromptBatches(
             val_smiles, scaler.scale(val_values), vocabulary, max_length, fixed=True))
@@ -160,7 +126,7 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
         vocabulary = Vocabulary.build(train_smiles)
         train_set = tensors(train_smiles, train_values, vocabulary, scaler, max_length)
         val_set = tensors(val_smiles, val_values, vocabulary, scaler, max_length)
-        loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True)
+        loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=len(train_set) > batch_size)
         val_loader = DataLoader(val_set, batch_size=512)
         sizes_note = {"train": len(train_set), "validation": len(val_set)}
     common = {"vocab_size": len(vocabulary), "max_length": max_length, "n_properties": len(data.names)}
@@ -192,23 +158,12 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
     if resume and out.exists():
         previous = torch.load(out, map_location="cpu", weights_only=True)["meta"].get("training", {}).get("curve", [])
     copy = Path(train_cfg["resume_copy"]) if train_cfg.get("resume_copy") else None
-    exporter = Exporter(write, float(train_cfg.get("cpu_minutes", float("inf"))), previous, copy)
-    every = int(train_cfg["export_every_steps"])
-    last = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir, every_n_train_steps=every, save_last=True, save_top_k=0)
-    trainer = L.Trainer(accelerator="auto", devices=1, max_epochs=-1, max_steps=int(train_cfg.get("max_steps", -1)),
-                        max_time={"minutes": float(train_cfg.get("max_minutes", 60))}, callbacks=[exporter, last],
-                        logger=L.pytorch.loggers.CSVLogger(run_dir, name="logs"), enable_progress_bar=False,
-                        val_check_interval=every, check_val_every_n_epoch=None,
-                        limit_val_batches=int(train_cfg.get("val_batches", 4)), num_sanity_val_steps=0,
-                        gradient_clip_val=1.0, enable_model_summary=False)
-    ckpt = None  # resume from this machine's run directory, else from the committed packed copy
-    if resume and (run_dir / "last.ckpt").exists():
-        ckpt = str(run_dir / "last.ckpt")
-    elif resume and copy is not None and copy.exists():
-        ckpt = unpack(copy, run_dir)
-    trainer.fit(module, loader, val_loader, ckpt_path=ckpt)
-    trainer.validate(module, val_loader, verbose=False)  # a final point on the curve, then export
-    print(json.dumps({"steps": trainer.global_step, "out": str(out)}), flush=True)
+    budget = Budget(max_steps=train_cfg.get("max_steps"), cpu_minutes=train_cfg.get("cpu_minutes"),
+                    max_minutes=float(train_cfg.get("max_minutes", 60)))
+    curve = fit(module, loader, val_loader, write=write, run_dir=run_dir, budget=budget,
+                every=int(train_cfg["export_every_steps"]), resume=resume, resume_copy=copy,
+                val_batches=int(train_cfg.get("val_batches", 4)), curve=previous)
+    print(json.dumps({"steps": curve[-1]["step"], "out": str(out)}), flush=True)
     return out
 
 

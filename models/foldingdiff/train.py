@@ -13,6 +13,62 @@ from typing import Any
 import numpy as np
 
 from designer.config import read_toml
+from designer.fitting import RunOptions
+
+
+def fit_backbones(coords: list[np.ndarray], split: np.ndarray, sizes: dict[str, Any], run: RunOptions,
+                  meta: dict[str, Any], init: Path | None = None) -> dict[str, Any]:
+    """Train (or with ``init`` fine-tune) FoldingDiff on the user's backbones (``designer train``):
+    N/CA/C(/O) coordinates (L, 4, 3) per chain, split 0/1/2. Writes ``run.out``; returns the card's facts
+    (held-out loss; the steps and angle means come from ``init`` when fine-tuning)."""
+    import lightning as L
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from designer.checkpoints import read_payload
+    from designer.fitting import fit, threads
+    from designer.models.foldingdiff.angles import backbone_to_angles
+    from designer.models.foldingdiff.data import padded
+    from designer.models.foldingdiff.lightning import FoldingDiffModule
+    from designer.models.foldingdiff.noise import circular_mean
+    from designer.models.foldingdiff.sample import CHECKPOINT_FORMAT, save_checkpoint
+
+    threads(run.threads)
+    L.seed_everything(run.seed, verbose=False)
+    angles = [backbone_to_angles(c) for c in coords]
+    x, m = padded(angles)
+    base = read_payload(init, CHECKPOINT_FORMAT, "FoldingDiff") if init is not None else None
+    train_rows = split == 0
+    if base:
+        model_args, steps, mean = dict(base["model_args"]), int(base["steps"]), np.asarray(base["mean"])
+    else:
+        model_args = {key: sizes[key] for key in ("hidden", "layers", "heads", "max_offset", "dropout")}
+        steps = int(sizes.get("steps", 250))
+        mean = circular_mean(x[train_rows].reshape(-1, 6), m[train_rows].reshape(-1, 6))
+    shifted = torch.from_numpy(np.where(m, np.angle(np.exp(1j * (x - mean))), 0).astype(np.float32))
+    mask = torch.from_numpy(m)
+    total = run.budget.max_steps or 10_000
+    module = FoldingDiffModule(model_args, steps, run.lr, warmup=min(100, max(1, total // 10)), total_steps=total)
+    if base:
+        module.model.load_state_dict(base["state_dict"])
+    lengths = [len(a) for a, part in zip(angles, split, strict=True) if part == 0]
+
+    def loader(i: int, shuffle: bool) -> DataLoader:
+        rows = torch.from_numpy(split == i)
+        return DataLoader(TensorDataset(shifted[rows], mask[rows]), batch_size=run.batch_size if shuffle else 256,
+                          shuffle=shuffle, drop_last=shuffle and int(rows.sum()) > run.batch_size)
+
+    def write(step: int, curve: list[dict[str, float]]) -> None:
+        save_checkpoint(run.out, module.model, model_args, steps, mean, lengths,
+                        {**meta, "training": {"steps": step, "curve": curve}})
+
+    fit(module, loader(0, True), loader(1, False), write=write, run_dir=run.run_dir, budget=run.budget,
+        every=run.every, resume=run.resume, checkpoint_minutes=run.checkpoint_minutes)
+    module.eval()
+    with torch.no_grad():
+        torch.manual_seed(run.seed)  # the held-out loss draws t and noise: fixed for comparable numbers
+        test_loss = float(np.mean([float(module.loss(b)) for b in loader(2, False)]))
+    return {"test_loss": round(test_loss, 4), "init": str(init) if init else None}
 
 
 def main(argv: list[str] | None = None) -> None:

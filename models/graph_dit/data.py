@@ -118,30 +118,43 @@ def pad_graph(x: np.ndarray, e: np.ndarray, max_atoms: int) -> tuple[np.ndarray,
     return padded_x, padded_e
 
 
-def build_graph_set(smiles: list[str], atoms: tuple[str, ...], max_atoms: int, *, log_every: int = 10000) -> GraphSet:
-    """Featurise and label ``smiles``; molecules that do not fit the vocabulary are skipped."""
+def featurise(smiles: list[str], atoms: tuple[str, ...], max_atoms: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int], list[Chem.Mol]]:
+    """Padded atom types (M, N), bond types (M, N, N) and atom counts (M,) of the molecules of
+    ``smiles`` that fit the vocabulary, with their indices in ``smiles`` and their RDKit molecules."""
     atom_index = {symbol: i for i, symbol in enumerate(atoms)}
-    xs, es, ns, nums, cats, kept = [], [], [], [], [], []
-    start = time.time()
+    xs, es, ns, kept, mols = [], [], [], [], []
     for k, text in enumerate(smiles):
         mol = Chem.MolFromSmiles(text)
         graph = None if mol is None else mol_to_graph(mol, atom_index, max_atoms)
         if graph is None:
             continue
-        x, e = graph
-        numeric, alert_free = properties(mol)
-        padded_x, padded_e = pad_graph(x, e, max_atoms)
+        padded_x, padded_e = pad_graph(*graph, max_atoms)
         xs.append(padded_x)
         es.append(padded_e)
-        ns.append(len(x))
+        ns.append(len(graph[0]))
+        kept.append(k)
+        mols.append(mol)
+    if not kept:
+        return (np.zeros((0, max_atoms), np.int8), np.zeros((0, max_atoms, max_atoms), np.int8),
+                np.zeros(0, np.int64), kept, mols)
+    return np.stack(xs), np.stack(es), np.asarray(ns, dtype=np.int64), kept, mols
+
+
+def build_graph_set(smiles: list[str], atoms: tuple[str, ...], max_atoms: int, *, log_every: int = 10000) -> GraphSet:
+    """Featurise and label ``smiles``; molecules that do not fit the vocabulary are skipped."""
+    start = time.time()
+    x, e, n_atoms, _, mols = featurise(smiles, atoms, max_atoms)
+    nums, cats = [], []
+    for k, mol in enumerate(mols):
+        numeric, alert_free = properties(mol)
         nums.append(numeric)
         cats.append([alert_free])
-        kept.append(Chem.MolToSmiles(mol))
         if log_every and (k + 1) % log_every == 0:
-            print(f"labelled {k + 1}/{len(smiles)} in {time.time() - start:.0f}s", flush=True)
-    return GraphSet(x=np.stack(xs), e=np.stack(es), n_atoms=np.asarray(ns, dtype=np.int64),
-                    numeric=np.asarray(nums, dtype=np.float32), categorical=np.asarray(cats, dtype=np.int64),
-                    smiles=np.asarray(kept), atoms=atoms)
+            print(f"labelled {k + 1}/{len(mols)} in {time.time() - start:.0f}s", flush=True)
+    return GraphSet(x=x, e=e, n_atoms=n_atoms, numeric=np.asarray(nums, dtype=np.float32).reshape(-1, 4),
+                    categorical=np.asarray(cats, dtype=np.int64).reshape(-1, 1),
+                    smiles=np.asarray([Chem.MolToSmiles(m) for m in mols]), atoms=atoms)
 
 
 MOSES_ATOMS = ("C", "N", "O", "F", "S", "Cl", "Br")  # every element in MOSES (no charges, no H)

@@ -85,6 +85,11 @@ class GraphDiTModule(L.LightningModule):
                       batch_size=batch["x"].shape[0])
         return loss
 
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, _, _ = self.loss(batch)  # random t and condition drops, as in training
+        self.log("val_loss", loss, batch_size=batch["x"].shape[0])
+        return loss
+
     def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
         with torch.no_grad():  # exponential moving average of the weights, as DiT samples from
             decay = min(self.ema_decay, (1 + self.global_step) / (10 + self.global_step))

@@ -22,6 +22,8 @@ from torch.utils.data import DataLoader
 
 from designer.checkpoints import pack, unpack
 from designer.config import read_toml
+from designer.errors import DesignerError
+from designer.fitting import RunOptions, fit, threads
 from designer.models.graph_dit.data import (
     BOND_TYPES,
     CATEGORICAL_CONDITIONS,
@@ -40,20 +42,21 @@ DEFAULT_PERCENTILE = {"qed": (90, "90th percentile of the training set's QED"),
                       "mw": (50, "median of the training set's molecular weight")}
 
 
-def condition_meta(graphs: GraphSet) -> dict[str, Any]:
+def condition_meta(graphs: GraphSet, numeric_names: tuple[str, ...] = NUMERIC_CONDITIONS,
+                   categorical: dict[str, tuple[str, ...]] = CATEGORICAL_CONDITIONS) -> dict[str, Any]:
     """Normalisation (mean/std), allowed range (0.5–99.5 percentiles) and defaults per condition."""
     meta: dict[str, Any] = {}
-    for k, name in enumerate(NUMERIC_CONDITIONS):
+    for k, name in enumerate(numeric_names):
         values = graphs.numeric[:, k].astype(np.float64)
-        pct, note = DEFAULT_PERCENTILE[name]
+        pct, note = DEFAULT_PERCENTILE.get(name, (50, "median of the training set"))
         meta[name] = {"mean": float(values.mean()), "std": float(values.std()),
                       "low": round(float(np.percentile(values, 0.5)), 3),
                       "high": round(float(np.percentile(values, 99.5)), 3),
                       "default": round(float(np.percentile(values, pct)), 3), "default_note": note}
-    for k, (name, choices) in enumerate(CATEGORICAL_CONDITIONS.items()):
+    for k, (name, choices) in enumerate(categorical.items()):
         counts = np.bincount(graphs.categorical[:, k], minlength=len(choices))
         # Offer only values the model has actually seen often enough to learn.
-        trained = [c for c, count in zip(choices, counts, strict=True) if count >= 50]
+        trained = [c for c, count in zip(choices, counts, strict=True) if count >= min(50, 0.01 * len(graphs))]
         meta[name] = {"choices": list(choices), "trained_choices": trained,
                       "counts": {c: int(v) for c, v in zip(choices, counts, strict=True)},
                       "default": choices[int(counts.argmax())],
@@ -171,6 +174,130 @@ def train(config: dict[str, Any], config_path: str = "", resume: str | None = No
     print(json.dumps({"steps": trainer.global_step, "epochs": round(epochs, 2),
                       "minutes": round((time.time() - start) / 60, 1)}), flush=True)
     return out
+
+
+def load_init(path: Path) -> tuple[GraphDiTConfig, dict[str, torch.Tensor], GraphNoise, dict[str, Any]]:
+    """Sizes, weights, noise and meta of a Graph DiT checkpoint to fine-tune from."""
+    from designer.checkpoints import read_payload
+    from designer.models.graph_dit.sample import CHECKPOINT_FORMAT
+
+    payload = read_payload(path, CHECKPOINT_FORMAT, "Graph DiT")
+    return (GraphDiTConfig(**payload["config"]), payload["state_dict"], GraphNoise.from_state(payload["noise"]),
+            payload["meta"])
+
+
+def transfer_weights(model: torch.nn.Module, state: dict[str, torch.Tensor],
+                     names: dict[str, tuple[list[str], list[str]]]) -> list[str]:
+    """Load ``state`` into ``model`` except the condition embedders: ``names[prefix] = (old, new)``
+    lists the conditions embedded by ``<prefix>.<i>`` before and now. An embedder of a condition the
+    old model also had (same name) moves to its new index; every other one starts fresh (a new
+    condition head). Returns the names of the new heads."""
+    moved = {k: v for k, v in state.items() if not k.startswith(tuple(f"{prefix}." for prefix in names))}
+    new_heads = []
+    for prefix, (old, new) in names.items():
+        for i, name in enumerate(new):
+            if name not in old:
+                new_heads.append(name)
+                continue
+            j = old.index(name)
+            moved.update({f"{prefix}.{i}.{k.split('.', 2)[2]}": v for k, v in state.items()
+                          if k.startswith(f"{prefix}.{j}.")})
+    missing, unexpected = model.load_state_dict(moved, strict=False)
+    if unexpected or any(not k.startswith(tuple(f"{prefix}." for prefix in names)) for k in missing):
+        raise ValueError(f"weights do not fit: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    return new_heads
+
+
+def fit_graphs(smiles: list[str], numeric: np.ndarray, numeric_names: list[str], categorical: np.ndarray,
+               choices: dict[str, list[str]], split: np.ndarray, sizes: dict[str, Any], run: RunOptions,
+               meta: dict[str, Any], init: Path | None = None) -> dict[str, Any]:
+    """Train (or with ``init`` fine-tune) Graph DiT on the user's molecules, conditioned on their
+    numeric (M, P) and categorical (M, C) columns (``designer train``). Writes ``run.out`` (EMA weights)
+    and ``<out>_reference.npz`` (training properties and atom counts for p(n | targets)); returns the
+    card's facts: held-out loss, validity/uniqueness/novelty of 200 unconditional samples, new heads."""
+    from designer.metrics import novelty, uniqueness, valid_smiles, validity
+    from designer.models.graph_dit.data import MOSES_ATOMS, MOSES_MAX_ATOMS, featurise
+    from designer.models.graph_dit.sample import GraphDiTGenerator
+
+    threads(run.threads)
+    L.seed_everything(run.seed, workers=True)
+    base = load_init(init) if init is not None else None
+    atoms, max_atoms = (tuple(base[3]["atoms"]), base[0].max_atoms) if base else (MOSES_ATOMS, MOSES_MAX_ATOMS)
+    x, e, n_atoms, kept, _ = featurise(smiles, atoms, max_atoms)
+    if len(kept) < len(smiles):
+        meta.setdefault("dropped", {})[f"element outside {'/'.join(atoms)}, a charge or over {max_atoms} atoms"] = \
+            len(smiles) - len(kept)
+    graphs = GraphSet(x=x, e=e, n_atoms=n_atoms, numeric=numeric[kept].astype(np.float32),
+                      categorical=categorical[kept].astype(np.int64),
+                      smiles=np.asarray([smiles[i] for i in kept]), atoms=atoms)
+    part = split[kept]
+    if min((part == k).sum() for k in range(3)) == 0:
+        raise DesignerError(f"too few molecules fit Graph DiT's vocabulary ({len(kept)} of {len(smiles)}) to fill "
+                            "train, validation and test")
+    categorical_spec = {name: tuple(values) for name, values in choices.items()}
+    train_graphs = _subset(graphs, part == 0)
+    cond = condition_meta(train_graphs, tuple(numeric_names), categorical_spec)
+    new_heads: list[str] = []
+    if base:
+        noise = base[2]
+    else:
+        marginals = graph_marginals(train_graphs.x, train_graphs.e, train_graphs.n_atoms, len(atoms), len(BOND_TYPES))
+        noise = GraphNoise(marginals, max_atoms, T=500, independent=False, normalised=True)
+    model_config = GraphDiTConfig(
+        n_atom_types=len(atoms), max_atoms=max_atoms, n_bond_types=len(BOND_TYPES),
+        **({k: getattr(base[0], k) for k in ("hidden", "depth", "heads", "mlp_ratio")} if base else
+           {k: sizes[k] for k in ("hidden", "depth", "heads", "mlp_ratio")}),
+        n_numeric=len(numeric_names), categorical=[len(v) for v in categorical_spec.values()],
+        condition_noise=float(sizes.get("condition_noise", 1.0)))
+    module = GraphDiTModule(model_config, noise, lr=run.lr, lambda_bonds=10.0, drop_all=0.1,
+                            warmup_steps=min(200, max(1, run.budget.max_steps or 200) // 5))
+    if base:
+        new_heads = transfer_weights(module.model, base[1], {
+            "numeric": (list(base[3]["numeric_names"]), list(numeric_names)),
+            "categorical": (list(base[3]["categorical_names"]), list(choices))})
+        module.ema.load_state_dict(module.model.state_dict())
+    numeric_mean = np.array([cond[n]["mean"] for n in numeric_names], dtype=np.float32)
+    numeric_std = np.array([max(cond[n]["std"], 1e-8) for n in numeric_names], dtype=np.float32)
+
+    def loader(mask: np.ndarray, shuffle: bool) -> DataLoader:
+        subset = _subset(graphs, mask)
+        return DataLoader(range(len(subset)), batch_size=run.batch_size if shuffle else 256, shuffle=shuffle,
+                          drop_last=shuffle and len(subset) > run.batch_size,
+                          collate_fn=partial(collate, graphs=subset, numeric_mean=numeric_mean,
+                                             numeric_std=numeric_std))
+
+    sizes_dist = np.bincount(train_graphs.n_atoms, minlength=max_atoms + 1).astype(np.float64)
+    model_meta: dict[str, Any] = {**meta, "atoms": list(atoms), "numeric_names": list(numeric_names),
+                                  "categorical_names": list(choices), "conditions": cond,
+                                  "n_atoms_dist": (sizes_dist / sizes_dist.sum()).tolist(), "metrics": {}}
+    reference = run.out.with_name(f"{run.out.stem}_reference.npz")
+    np.savez(reference, numeric=train_graphs.numeric.astype(np.float64), n_atoms=train_graphs.n_atoms,
+             names=np.asarray(numeric_names))
+
+    def write(step: int, curve: list[dict[str, float]]) -> None:
+        model_meta["training"] = {"steps": step, "curve": curve}
+        save_checkpoint(run.out, module.ema, noise, model_meta)
+
+    fit(module, loader(part == 0, True), loader(part == 1, False), write=write, run_dir=run.run_dir,
+        budget=run.budget, every=run.every, resume=run.resume, checkpoint_minutes=run.checkpoint_minutes)
+    module.eval()
+    with torch.no_grad():
+        torch.manual_seed(run.seed)  # the held-out loss draws t and noise: fixed for comparable numbers
+        test_losses = [float(module.loss(batch)[0]) for batch in loader(part == 2, False)]
+    generator = GraphDiTGenerator(module.ema, noise, {**model_meta, "sample_spacing": "cubic"}, name="user")
+    sampled = generator.sample(200, {}, seed=run.seed, steps=50)
+    valid = valid_smiles(sampled)
+    training = set(train_graphs.smiles.tolist())
+    return {"test_loss": round(float(np.mean(test_losses)), 4), "valid": round(validity(sampled), 4),
+            "unique": round(uniqueness(valid), 4),
+            "novel": round(novelty(valid, training), 4),
+            "new_condition_heads": new_heads, "init": str(init) if init else None,
+            "sample_steps": 50, "sample_spacing": "cubic"}
+
+
+def _subset(graphs: GraphSet, mask: np.ndarray) -> GraphSet:
+    return GraphSet(x=graphs.x[mask], e=graphs.e[mask], n_atoms=graphs.n_atoms[mask], numeric=graphs.numeric[mask],
+                    categorical=graphs.categorical[mask], smiles=graphs.smiles[mask], atoms=graphs.atoms)
 
 
 def main(argv: list[str] | None = None) -> None:

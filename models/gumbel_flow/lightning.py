@@ -73,5 +73,10 @@ class GuideModule(L.LightningModule):
         self.log("guide_train_loss", loss, on_step=True, on_epoch=False)
         return loss
 
+    def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(batch)
+        self.log("val_loss", loss, on_epoch=True)
+        return loss
+
     def configure_optimizers(self) -> Any:
         return _adamw(self, self.hparams.lr)

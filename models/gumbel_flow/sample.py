@@ -71,14 +71,15 @@ class GuideScorer:
 
 
 def save_checkpoint(path: str | Path, denoiser: Denoiser, model_args: Mapping[str, Any],
-                    schedule: GumbelSchedule, alphabet: str, lengths: Sequence[int], guide: Guide,
-                    guide_info: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
-    """Denoiser + guide weights and what sampling needs; written atomically."""
+                    schedule: GumbelSchedule, alphabet: str, lengths: Sequence[int], guide: Guide | None,
+                    guide_info: Mapping[str, Any] | None, meta: Mapping[str, Any]) -> None:
+    """Denoiser + guide weights (``guide=None``: an unguided flow) and what sampling needs; written atomically."""
     payload = {"format": CHECKPOINT_FORMAT, "model_args": dict(model_args),
                "schedule": {"tau_max": schedule.tau_max, "lam": schedule.lam, "beta": schedule.beta},
-               "alphabet": alphabet, "lengths": [int(v) for v in lengths], "guide_info": dict(guide_info),
+               "alphabet": alphabet, "lengths": [int(v) for v in lengths],
+               "guide_info": dict(guide_info) if guide is not None and guide_info else None,
                "meta": dict(meta), "state_dict": {k: v.detach().cpu() for k, v in denoiser.state_dict().items()},
-               "guide_state": {k: v.detach().cpu() for k, v in guide.state_dict().items()}}
+               "guide_state": None if guide is None else {k: v.detach().cpu() for k, v in guide.state_dict().items()}}
     save_payload(payload, path)
 
 
@@ -157,14 +158,16 @@ def load(path: str | Path, name: str = "gumbel-flow") -> GumbelFlowGenerator:
     try:
         denoiser = Denoiser(**payload["model_args"])
         denoiser.load_state_dict(payload["state_dict"])
-        info = payload["guide_info"]
-        k = len(ALPHABETS[payload["alphabet"]])
-        guide_net = Guide(k, **info["args"])
-        guide_net.load_state_dict(payload["guide_state"])
-        guide = GuideScorer(guide_net, info["name"], info["task"], payload["alphabet"], denoiser.max_len,
-                            info.get("mean", 0.0), info.get("std", 1.0))
-        condition = Condition(info["name"], "numeric", low=info["low"], high=info["high"], default=info["default"],
-                              default_note=info.get("default_note", ""), description=info.get("description", ""))
+        info = payload["guide_info"] or {}
+        guide, conditions = None, {}
+        if info:  # an unguided flow (trained without a property) has no guide
+            guide_net = Guide(len(ALPHABETS[payload["alphabet"]]), **info["args"])
+            guide_net.load_state_dict(payload["guide_state"])
+            guide = GuideScorer(guide_net, info["name"], info["task"], payload["alphabet"], denoiser.max_len,
+                                info.get("mean", 0.0), info.get("std", 1.0))
+            conditions = {info["name"]: Condition(info["name"], "numeric", low=info["low"], high=info["high"],
+                                                  default=info["default"], default_note=info.get("default_note", ""),
+                                                  description=info.get("description", ""))}
         schedule = GumbelSchedule(**payload["schedule"])
     except (KeyError, TypeError, RuntimeError, ValueError) as error:
         raise DesignerError(f"Gumbel-Softmax flow checkpoint {path} is incomplete or does not match the model: "
@@ -179,7 +182,7 @@ def load(path: str | Path, name: str = "gumbel-flow") -> GumbelFlowGenerator:
     scale = float((card or {}).get("guidance_scale", info.get("guidance_scale", 1.0)))
     return GumbelFlowGenerator(denoiser, schedule, payload["alphabet"],
                                payload["lengths"], guide, card, name, guidance_scale=scale,
-                               conditions={condition.name: condition})
+                               conditions=conditions)
 
 
 def load_shipped(which: str) -> GumbelFlowGenerator:
