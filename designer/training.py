@@ -354,16 +354,17 @@ def read_sequences(cfg: TrainConfig, base: Path) -> tuple[list[str], np.ndarray 
     numeric = _numeric_columns(table, cfg.data.properties, path.name)
     texts = [str(v).strip().upper() if pd.notna(v) else "" for v in table[cfg.data.structure]]
     alphabet = cfg.data.alphabet
-    if alphabet is None:  # the smallest alphabet that holds every letter
-        letters = set("".join(texts))
-        alphabet = next((a for a in ("dna", "rna") if letters <= set(ALPHABETS[a])), "protein")
+    if alphabet is None:  # the smallest alphabet that holds nine in ten sequences (a stray bad one is dropped)
+        alphabet = next((a for a in ("dna", "rna") if np.mean([set(t) <= set(ALPHABETS[a]) for t in texts]) >= 0.9),
+                        "protein")
     dropped: dict[str, int] = {}
     sequences, rows = [], []
     for i, text in enumerate(texts):
-        problem = sequence_problem(text, alphabet, strict=True)
-        reason = (f"not {alphabet} ({problem.split(':')[0]})" if problem else
-                  "missing property value" if np.isnan(numeric[i]).any() else "")
-        if reason:
+        if sequence_problem(text, alphabet, strict=True):
+            reason = f"letters outside the {alphabet} alphabet ({ALPHABETS[alphabet]})" if text else "empty sequence"
+        else:
+            reason = "missing property value" if np.isnan(numeric[i]).any() else ""
+        if reason:  # kept out, counted by reason in the report and the card
             dropped[reason] = dropped.get(reason, 0) + 1
             continue
         sequences.append(text)

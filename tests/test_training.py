@@ -128,3 +128,152 @@ def test_cli_train_prints_one_line(series: Path, tmp_path: Path, monkeypatch: py
     assert "cli-series: trained on 64 of 66 rows" in out
     card = json.loads((tmp_path / "data" / "models" / "cli-series" / "model.json").read_text())
     assert "size" in card["metrics"]  # held-out MAE of the forward model
+
+
+def tiny(name: str, family: str, path: Path, **data: object) -> dict:
+    return {"name": name, "family": family, "data": {"path": str(path), **data}, "model": {"size": "tiny"},
+            "train": {"max_steps": 12, "batch_size": 8, "export_every_steps": 6}}
+
+
+def generated(name: str, n: int, targets: dict | None = None, **options: object) -> list:
+    from designer.registry import model_entry
+
+    return model_entry(name).load().sample(n, targets or {}, seed=0, **options)
+
+
+def test_graph_dit_trains_on_numeric_and_categorical_columns(series: Path) -> None:
+    table = series.read_text().splitlines()
+    rows = [table[0] + ",kind"] + [f"{line},{'ring' if '1' in line.split(',')[0] else 'chain'}" for line in table[1:]]
+    (series.parent / "kinds.csv").write_text("\n".join(rows) + "\n")
+    folder = designer.train(tiny("graph-series", "graph-dit", series.parent / "kinds.csv", properties=["size"],
+                                 categorical=["kind"], split="column:set"))
+    card = json.loads((folder / "model.json").read_text())
+    assert card["kind"] == "molecule" and card["training"]["steps"] == 12
+    assert {"test_loss", "valid", "unique", "novel"} <= set(card["metrics"])
+    assert (folder / "model_reference.npz").exists()  # p(n | targets) draws sizes from the user's molecules
+    from designer.registry import model_entry
+
+    generator = model_entry("graph-series").load()
+    assert set(generator.conditions) == {"size", "kind"}
+    assert generator.conditions["kind"].choices == ("chain", "ring")
+    assert len(generated("graph-series", 3, {"size": 5.0, "kind": "ring"})) == 3
+
+
+def test_char_rnn_trains_on_smiles_and_reports_held_out_numbers(series: Path) -> None:
+    folder = designer.train(tiny("rnn-series", "char-rnn", series, split="column:set"))
+    card = json.loads((folder / "model.json").read_text())
+    assert card["dataset"]["dropped"] == {"invalid SMILES": 1}  # no property column, so the blank one is kept
+    assert card["metrics"]["test_nll_per_token"] > 0 and 0 <= card["metrics"]["valid"] <= 1
+    assert len(generated("rnn-series", 4)) == 4
+
+
+def test_gumbel_flow_trains_on_sequences_with_and_without_a_guide(series: Path) -> None:
+    rng = np.random.default_rng(0)
+    sequences = ["".join(rng.choice(list("ACGT"), 16)) for _ in range(40)]
+    gc = [(s.count("G") + s.count("C")) / 16 for s in sequences]
+    (series.parent / "library.csv").write_text("sequence,gc\n" + "".join(
+        f"{s},{v}\n" for s, v in zip(sequences, gc, strict=True)) + "ACGTXX,0.5\n")
+    folder = designer.train(tiny("dna-series", "gumbel-flow", series.parent / "library.csv", structure="sequence",
+                                 properties=["gc"]))
+    card = json.loads((folder / "model.json").read_text())
+    assert card["alphabet"] == "dna" and "guide_test_r2" in card["metrics"]
+    assert card["dataset"]["dropped"] == {"letters outside the dna alphabet (ACGT)": 1}
+    out = generated("dna-series", 3, {"gc": 0.7}, guidance=1.0)
+    assert len(out) == 3 and all(set(s) <= set("ACGT") for s in out)
+    (series.parent / "library.fasta").write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(sequences)))
+    folder = designer.train(tiny("dna-plain", "gumbel-flow", series.parent / "library.fasta", structure="sequence"))
+    assert "guide_test_r2" not in json.loads((folder / "model.json").read_text())["metrics"]
+    assert len(generated("dna-plain", 2)) == 2
+
+
+def backbone_folder(folder: Path, count: int) -> Path:
+    from designer.models.foldingdiff.data import load_chains
+    from designer.structure import backbone_pdb
+
+    folder.mkdir()
+    chains = load_chains()
+    for i in range(count):
+        coords = chains.coords[i]
+        (folder / f"chain{i}.pdb").write_text(backbone_pdb(coords, "G" * len(coords), {}))
+    (folder / "broken.pdb").write_text("not a pdb\n")
+    return folder
+
+
+@pytest.mark.parametrize("init", [None, "foldingdiff"])
+def test_foldingdiff_trains_on_a_pdb_folder(series: Path, init: str | None) -> None:
+    folder = backbone_folder(series.parent / "pdbs", 20)
+    cfg = tiny("fold-series", "foldingdiff", folder)
+    if init:
+        cfg["init"], cfg["train"]["max_steps"] = init, 4
+    model = designer.train(cfg)
+    card = json.loads((model / "model.json").read_text())
+    assert card["dataset"]["kept"] == 20 and card["dataset"]["dropped"] == {"not a readable PDB file": 1}
+    assert card["kind"] == "backbone" and card["metrics"]["test_loss"] > 0
+    backbones = generated("fold-series", 2)  # lengths drawn from the training chains
+    assert len(backbones) == 2 and backbones[0].shape[1:] == (4, 3)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"family": "tfg-flow"}, "TFG-Flow is not implemented yet"),
+    ({"family": "char-rnn"}, "is unconditional: remove data.properties"),
+    ({"family": "des-inverse", "init": "graph-dit"}, "cannot start from a checkpoint"),
+    ({"family": "graph-dit", "init": "my-series"}, "is a des-inverse model; a graph-dit model cannot start from it"),
+    ({"family": "graph-dit", "init": "README.md"}, "not a graph-dit checkpoint"),
+    ({"family": "foldingdiff", "data": {"properties": []}}, "expected a folder of .pdb files"),
+])
+def test_family_specific_bad_input(series: Path, change: dict, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "my-series" in str(change):
+        designer.train(config(series, max_steps=2))
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    cfg = config(series)
+    for key, value in change.items():
+        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
+    with pytest.raises(DesignerError, match=message):
+        designer.train({**cfg, "name": "other"})
+    from designer.training import user_models
+
+    assert "other" not in user_models()
+
+
+def test_fine_tuned_graph_dit_follows_a_custom_property(series: Path) -> None:
+    """The shipped Graph DiT fine-tuned on the bundled 2,000-molecule series with a new condition
+    head for TPSA: asked for TPSA 100, it makes more polar molecules than asked for TPSA 40."""
+    from rdkit import Chem
+    from rdkit.Chem import Descriptors
+    from scipy.stats import mannwhitneyu
+
+    root = Path(__file__).resolve().parents[1]
+    folder = designer.train({"name": "tpsa-series", "family": "graph-dit", "init": "graph-dit",
+                             "data": {"path": str(root / "configs/examples/series_tpsa.csv"), "properties": ["tpsa"]},
+                             "train": {"max_steps": 500, "batch_size": 32, "lr": 8e-4, "export_every_steps": 250}})
+    card = json.loads((folder / "model.json").read_text())
+    assert card["metrics"]["new_condition_heads"] == ["tpsa"] and card["dataset"]["kept"] == 2000
+    achieved = {}
+    for target in (40.0, 100.0):
+        mols = [Chem.MolFromSmiles(s) for s in generated("tpsa-series", 200, {"tpsa": target}) if s]
+        achieved[target] = [Descriptors.TPSA(m) for m in mols if m is not None]
+        assert len(achieved[target]) >= 100  # most samples are valid molecules
+    assert mannwhitneyu(achieved[100.0], achieved[40.0], alternative="greater").pvalue < 0.01
+
+
+@pytest.mark.parametrize("family", ["des-diffusion", "des-multitask"])
+def test_other_property_transformers_train_through_the_one_command(series: Path, family: str) -> None:
+    folder = designer.train({**config(series, max_steps=6, export_every_steps=3), "family": family,
+                             "name": family})
+    card = json.loads((folder / "model.json").read_text())
+    assert card["family"] == family and card["training"]["steps"] == 6
+    assert (family in set(designer.models()["name"])) == (family == "des-diffusion")  # generators are listed
+
+
+def test_example_training_configs_are_valid() -> None:
+    from designer.training import parse_config, read_backbone_folder, read_molecules, read_sequences
+
+    readers = {"molecules": read_molecules, "sequences": read_sequences, "backbones": read_backbone_folder}
+    from designer.training import FAMILIES
+
+    paths = sorted((Path(__file__).resolve().parents[1] / "configs").glob("train_*.toml"))
+    assert len(paths) >= 5
+    for path in paths:
+        cfg, base = parse_config(path)
+        report = readers[FAMILIES[cfg.family].data](cfg, base)[-1]  # the bundled data read cleanly
+        assert report["kept"] == report["rows"], (path.name, report["dropped"])

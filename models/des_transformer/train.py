@@ -117,7 +117,8 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
         vocabulary = PromptVocabulary.build(train_smiles)
         module: L.LightningModule = PromptModule(PromptConfig(len(vocabulary), max_length, **sizes),
                                                  lr=float(train_cfg["lr"]))
-        loader = DataLoader(range(len(train_smiles)), batch_size=batch_size, shuffle=True, drop_last=len(train_smiles) > batch_size,
+        loader = DataLoader(range(len(train_smiles)), batch_size=batch_size, shuffle=True,
+                            drop_last=len(train_smiles) > batch_size,
                             collate_fn=PromptBatches(train_smiles, scaler.scale(train_values), vocabulary, max_length))
         val_loader = DataLoader(range(len(val_smiles)), batch_size=256, collate_fn=PromptBatches(
             val_smiles, scaler.scale(val_values), vocabulary, max_length, fixed=True))

@@ -156,10 +156,11 @@ class GraphDiTGenerator:
         wanted = np.stack([np.broadcast_to(np.asarray(targets[name], dtype=float), (b,)) for name in names], axis=1)
         wanted = (wanted - mean) / std  # (b, k)
         distance = ((wanted[:, None, :] - reference[None, :, :]) ** 2).sum(-1)  # (b, R)
-        nearest = np.argpartition(distance, NEAREST - 1, axis=1)[:, :NEAREST]
-        counts = self.reference["n_atoms"][nearest]  # (b, NEAREST)
+        k = min(NEAREST, len(reference))  # a small user data set has fewer reference molecules
+        nearest = np.argpartition(distance, k - 1, axis=1)[:, :k]
+        counts = self.reference["n_atoms"][nearest]  # (b, k)
         histogram = np.stack([np.bincount(row, minlength=len(marginal)) for row in counts]).astype(np.float32)
-        local = torch.as_tensor(histogram / NEAREST)
+        local = torch.as_tensor(histogram / k)
         return 0.99 * local + 0.01 * marginal
 
     def sample_graphs(self, n: int, targets: Mapping[str, float | str], *, guidance: float = 2.0, seed: int = 0,
