@@ -277,3 +277,23 @@ def test_example_training_configs_are_valid() -> None:
         cfg, base = parse_config(path)
         report = readers[FAMILIES[cfg.family].data](cfg, base)[-1]  # the bundled data read cleanly
         assert report["kept"] == report["rows"], (path.name, report["dropped"])
+
+
+def test_smi_and_sdf_files_are_read_with_their_fields(series: Path) -> None:
+    from rdkit import Chem
+
+    from designer.training import parse_config, read_molecules
+
+    (series.parent / "plain.smi").write_text("".join(f"{s} m{i}\n" for i, s in enumerate(SMILES)) + "C1CC\n")
+    cfg, base = parse_config(tiny("smi", "char-rnn", series.parent / "plain.smi"))
+    molecules, report = read_molecules(cfg, base)
+    assert report["rows"] == 17 and report["kept"] == 16 and report["dropped"] == {"invalid SMILES": 1}
+    writer = Chem.SDWriter(str(series.parent / "series.sdf"))
+    for i, s in enumerate(SMILES):
+        mol = Chem.MolFromSmiles(s)
+        mol.SetProp("pic50", str(5 + 0.1 * i))
+        writer.write(mol)
+    writer.close()
+    cfg, base = parse_config(tiny("sdf", "graph-dit", series.parent / "series.sdf", properties=["pic50"]))
+    molecules, report = read_molecules(cfg, base)
+    assert report["kept"] == 16 and molecules.numeric[:, 0].tolist() == pytest.approx([5 + 0.1 * i for i in range(16)])
