@@ -22,6 +22,14 @@ if TYPE_CHECKING:
 Kind = Literal["molecule", "sequence", "backbone"]
 KINDS: tuple[Kind, ...] = ("molecule", "sequence", "backbone")
 
+
+@dataclass(frozen=True)
+class Unmade:
+    """A sample a generator could not turn into a candidate (e.g. a 3D geometry whose bonds cannot be
+    perceived): it stays in the table as an invalid row with this reason."""
+
+    reason: str
+
 ALPHABETS: dict[str, str] = {  # the letters models are trained on (one-hot order)
     "dna": "ACGT",
     "rna": "ACGU",

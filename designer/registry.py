@@ -126,6 +126,10 @@ _WHEN_TRAINED = (
                "Inverse property transformer (Luu et al. 2023): SMILES from QED, SA, logP, MW on MOSES, CFG",
                "designer.models.des_transformer.sample:load_moses_inverse",
                "designer.models.des_transformer:checkpoints/moses_inverse.json"),
+    ModelEntry("tfg-flow", "molecule",
+               "TFG-Flow: 3D QM9 molecules (heavy-atom flow, H added) with training-free guidance to gap, HOMO, "
+               "LUMO, mu, alpha, Cv", "designer.models.tfg_flow.sample:load",
+               "designer.models.tfg_flow:checkpoints/tfg_flow_qm9.json"),
 )
 for _entry in _WHEN_TRAINED:
     _card = _entry.card_path()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -101,3 +102,39 @@ def test_guided_step_moves_the_property_towards_the_target() -> None:
     with pytest.raises(ValueError):
         Guidance(target=0.0, k=0)
     assert property_loss(Count(), x, torch.nn.functional.one_hot(a.clamp_min(0), 4).float(), mask, 0.0).shape == (3,)
+
+
+def test_generator_writes_whole_3d_molecules_and_keeps_failures(tmp_path: Path) -> None:
+    from designer.candidates import Unmade
+    from designer.models.tfg_flow.data import ATOMS, qm9_geometries
+    from designer.models.tfg_flow.sample import load, save_checkpoint, to_molecule
+    from workflows.pipeline import candidates_from_samples
+
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "tfg_flow_qm9.pt", "flow", Denoiser(CONFIG), CONFIG,
+                    {"n_atoms_dist": [0, 0, 0, 0, 0, 0.5, 0.5, 0, 0, 0], "trained_on": "test"})
+    save_checkpoint(tmp_path / "guide_gap.pt", "predictor", Predictor(CONFIG), CONFIG,
+                    {"property": "gap", "mean": 6.8, "std": 1.3, "low": 3.0, "high": 10.0, "unit": "eV",
+                     "description": "HOMO-LUMO gap"})
+    generator = load(tmp_path / "tfg_flow_qm9.pt")
+    assert set(generator.conditions) == {"gap"} and generator.conditions["gap"].unit == "eV"
+    for targets in ({}, {"gap": 7.0}):
+        out = generator.sample(3, targets, seed=0, steps=4, k=8)
+        assert len(out) == 3 and all(isinstance(m, Unmade) or m.GetNumConformers() == 1 for m in out)
+    with pytest.raises(Exception, match="no guide for mu"):
+        generator.sample(1, {"mu": 1.0})
+    data = qm9_geometries(limit=200)  # a real QM9 molecule round-trips: heavy atoms in, whole molecule with H out
+    n = int(data.n_atoms[100])
+    mol = to_molecule([ATOMS[t] for t in data.types[100, :n]], data.coords[100, :n].astype(float))
+    from rdkit import Chem
+
+    assert Chem.MolToSmiles(Chem.RemoveHs(mol)) == Chem.MolToSmiles(Chem.MolFromSmiles(str(data.smiles[100])))
+    assert mol.GetNumAtoms() > n and mol.GetConformer().Is3D()
+    table = candidates_from_samples("molecule", [mol, Unmade("disconnected")], ids=["a", "b"])
+    assert table.reasons == ["", "disconnected"] and table.items[0] and table.mols[0].GetNumConformers() == 1
+    designer_path = tmp_path / "out.sdf"
+    import designer
+
+    designer.write(table, designer_path)
+    back = Chem.SDMolSupplier(str(designer_path), removeHs=False)[0]
+    assert back.GetNumAtoms() == mol.GetNumAtoms() and back.GetConformer().Is3D()

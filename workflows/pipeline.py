@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from designer.candidates import Candidates
+from designer.candidates import Candidates, Unmade
 from designer.config import RunConfig, dump_config
 from designer.errors import DesignerError
 from designer.filters import FilterReport, apply_rules
@@ -37,7 +37,18 @@ def derive_seed(seed: int, index: int) -> int:
 
 def candidates_from_samples(kind: str, samples: list[Any], *, ids: list[str],
                             alphabet: str | None = None) -> Candidates:
-    """Wrap a generator's raw samples (SMILES, sequences, backbone arrays) as a table."""
+    """Wrap a generator's raw samples (SMILES, RDKit molecules with their 3D conformers, sequences,
+    backbone arrays; :class:`Unmade` for a sample that failed with a reason) as a table."""
+    if kind == "molecule" and any(not isinstance(s, str | None) for s in samples):
+        from rdkit import Chem
+
+        items, objects, reasons = [], [], []
+        for s in samples:
+            mol = Chem.MolFromSmiles(s) if isinstance(s, str) and s else (s if isinstance(s, Chem.Mol) else None)
+            items.append(Chem.MolToSmiles(Chem.RemoveHs(mol)) if mol is not None else "")
+            objects.append(mol)
+            reasons.append("" if mol is not None else (s.reason if isinstance(s, Unmade) else "generation failed"))
+        return Candidates("molecule", items, ids, reasons=reasons, objects=objects)
     if kind == "molecule":
         return Candidates.from_smiles([s or "" for s in samples], ids)
     if kind == "sequence":

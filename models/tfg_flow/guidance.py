@@ -75,8 +75,10 @@ def type_probabilities(a_t: torch.Tensor, logits: torch.Tensor, n_types: int) ->
 
 def property_loss(predictor: Predictor, x: torch.Tensor, types: torch.Tensor, mask: torch.Tensor,
                   target: float | torch.Tensor) -> torch.Tensor:
-    """(B,) squared distance of the predicted (standardised) property from the target."""
-    return (predictor(x, types, mask) - torch.as_tensor(target, dtype=x.dtype)) ** 2
+    """(B,) squared distance of the predicted (standardised) property from the target; a predictor
+    of several properties (B, P) with P targets gives the sum over them."""
+    error = (predictor(x, types, mask) - torch.as_tensor(target, dtype=x.dtype)) ** 2
+    return error.sum(-1) if error.ndim == 2 else error
 
 
 def importance_sample(predictor: Predictor, x_hat: torch.Tensor, probs: torch.Tensor, mask: torch.Tensor,
@@ -89,8 +91,8 @@ def importance_sample(predictor: Predictor, x_hat: torch.Tensor, probs: torch.Te
     candidates = candidates.view(b, n, k).permute(0, 2, 1)                  # (B, K, N)
     onehot = F.one_hot(candidates, n_types).to(x_hat.dtype)                  # (B, K, N, n_types)
     target = guidance.target
-    if isinstance(target, torch.Tensor) and target.ndim:
-        target = target.repeat_interleave(k)
+    if isinstance(target, torch.Tensor) and target.ndim == 2:  # one target row per molecule
+        target = target.repeat_interleave(k, 0)
     with torch.no_grad():
         losses = property_loss(predictor, x_hat.repeat_interleave(k, 0), onehot.reshape(b * k, n, n_types),
                                mask.repeat_interleave(k, 0), target).view(b, k)

@@ -11,6 +11,7 @@ continue the run with ``--resume``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,11 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False, p
             meta["training"]["val_mae"] = float(module.trainer.callback_metrics.get("val_mae", float("nan")))
         network = module.ema if kind == "flow" else module.model
         save_checkpoint(out, kind, network, model_config, meta)
+        if kind == "predictor":  # its card registers the evaluator oracle; the flow's card is written when it ships
+            card = {k: v for k, v in meta.items() if k != "config"}
+            card["training"] = {k: v for k, v in meta["training"].items() if k != "curve"} | {"points": len(curve)}
+            card["val_mae"] = meta["training"]["val_mae"]
+            out.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
 
     previous = []
     if resume and out.exists():
