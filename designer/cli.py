@@ -250,6 +250,9 @@ def generate(
     length: Annotated[str | None, typer.Option(help="Backbone models: residues per backbone, N or a range "
                                                     "LOW:HIGH sampled uniformly (seeded).")] = None,
     top: Annotated[int, typer.Option(help="Rows to show in the terminal.")] = 10,
+    sampler: Annotated[list[str] | None, typer.Option(
+        "--sampler", help="A model-specific sampler setting KEY=VALUE, repeatable (e.g. tfg-flow: k=512, tau=0.1, "
+                          "rho=0.02, mu=0.02, steps=100; graph-dit: steps=50, spacing=cubic)")] = None,
 ) -> None:
     """Deliver n candidates from a shipped model: sample in rounds, filter, score with the real
     oracles, keep what is within tolerance of the targets, export.
@@ -275,7 +278,8 @@ def generate(
         from designer.io import check_writable
 
         check_writable(output)
-    options = {"lengths": _parse_lengths(length, n, seed)} if length is not None else None
+    options = {"lengths": _parse_lengths(length, n, seed)} if length is not None else {}
+    options.update(_parse_sampler_options(sampler or []))
     result = generate_to_target(model, targets, n=n, tolerance=tolerances, rules=rule, max_samples=max_samples,
                                 oracles=oracle, seed=seed, guidance=guidance, batch_size=batch_size,
                                 options=options, progress=True)
@@ -384,6 +388,26 @@ def train_command(
     typer.echo(f"{card['name']}: trained on {data['kept']} of {data['rows']} rows (dropped: {dropped}; split "
                f"{data['split']}); {card['training']['steps']} steps, {card['training']['cpu_minutes']:.1f} CPU-min "
                f"-> {folder}")
+
+
+def _parse_sampler_options(specs: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` pairs; values read as int, float or true/false where they parse, else text."""
+    out: dict[str, object] = {}
+    for spec in specs:
+        key, sep, text = spec.partition("=")
+        if not sep or not key.strip():
+            raise DesignerError(f"--sampler {spec!r}: expected KEY=VALUE")
+        value: object = text.strip()
+        for cast in (int, float):
+            try:
+                value = cast(text)
+                break
+            except ValueError:
+                continue
+        if text.strip().lower() in ("true", "false"):
+            value = text.strip().lower() == "true"
+        out[key.strip()] = value
+    return out
 
 
 def _exit_on_shortfall(summary: dict) -> None:

@@ -297,3 +297,16 @@ def test_smi_and_sdf_files_are_read_with_their_fields(series: Path) -> None:
     cfg, base = parse_config(tiny("sdf", "graph-dit", series.parent / "series.sdf", properties=["pic50"]))
     molecules, report = read_molecules(cfg, base)
     assert report["kept"] == 16 and molecules.numeric[:, 0].tolist() == pytest.approx([5 + 0.1 * i for i in range(16)])
+
+
+def test_sampler_options_reach_the_model_and_unknown_ones_are_one_error(series: Path) -> None:
+    from designer import cli
+
+    cli_options = cli._parse_sampler_options(["steps=5", "spacing=cubic", "naive_discrete=true", "tau=0.5"])
+    assert cli_options == {"steps": 5, "spacing": "cubic", "naive_discrete": True, "tau": 0.5}
+    with pytest.raises(DesignerError, match="expected KEY=VALUE"):
+        cli._parse_sampler_options(["steps"])
+    with pytest.raises(DesignerError, match="has no sampler option 'k'"):
+        designer.generate({"qed": 0.8}, model="graph-dit", n=1, options={"k": 4})
+    table = designer.generate({"qed": 0.8}, model="graph-dit", n=2, max_samples=4, options={"steps": 5}, seed=0)
+    assert 2 <= table.summary["samples_drawn"] <= 4  # sampled with 5 reverse steps, within the budget

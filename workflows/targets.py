@@ -285,6 +285,18 @@ def _target_distance(table: Candidates, tolerances: Mapping[str, float]) -> np.n
                    for name, limit in tolerances.items()], axis=0)
 
 
+def check_sampler_options(generator: Any, options: Mapping[str, Any]) -> None:
+    """Every sampler option must be a keyword of the model's ``sample`` (e.g. TFG-Flow's ``k``, ``tau``)."""
+    import inspect
+
+    known = [name for name, p in inspect.signature(generator.sample).parameters.items()
+             if p.kind == p.KEYWORD_ONLY and name not in ("guidance", "seed", "batch_size", "progress")]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise DesignerError(f"model {generator.name!r} has no sampler option {unknown[0]!r}"
+                            + (f" (its options: {', '.join(known)})" if known else " (it takes none)"))
+
+
 def _slice_options(options: Mapping[str, Any], start: int, size: int) -> dict[str, Any]:
     """Per-sample option lists (e.g. backbone ``lengths``) for samples ``start:start + size``, cycled."""
     out = dict(options)
@@ -312,6 +324,7 @@ def sample_to_target(model: str, targets: Mapping[str, float | str | None] | Non
     from designer.scoring import score
 
     generator, resolved, tolerances, oracles = check_request(model, targets, tolerance, n=n, max_samples=max_samples)
+    check_sampler_options(generator, options or {})
     budget = BUDGET_FACTOR * n if max_samples is None else int(max_samples)
     learned = [name for name, oracle in oracles.items() if oracle.learned]
     rule_list = list(DEFAULT_RULES if rules is None else rules)
