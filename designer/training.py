@@ -297,6 +297,18 @@ def _split(cfg: TrainConfig, table: Any, rows: list[int], smiles: list[str] | No
     return split, counts
 
 
+def _usable(items: list[Any], problem: Any) -> tuple[list[int], dict[str, int]]:
+    """Indices of the items without a problem, and the others counted by reason (for the card)."""
+    rows, dropped = [], {}
+    for i, item in enumerate(items):
+        reason = problem(i, item)
+        if reason:
+            dropped[reason] = dropped.get(reason, 0) + 1
+        else:
+            rows.append(i)
+    return rows, dropped
+
+
 def _report(path: Path, rows: int, kept: int, dropped: dict[str, int], counts: dict[str, int]) -> dict[str, Any]:
     digest = hashlib.sha256()
     for file in sorted(path.glob("*.pdb")) if path.is_dir() else [path]:
@@ -317,17 +329,13 @@ def read_molecules(cfg: TrainConfig, base: Path) -> tuple[Molecules, dict[str, A
     if missing:
         raise DesignerError(f"{path.name} has no column {missing[0]!r} (columns: {', '.join(map(str, table.columns))})")
     numeric = _numeric_columns(table, cfg.data.properties, path.name)
-    dropped: dict[str, int] = {}
-    smiles, rows = [], []
-    for i, raw in enumerate(table[cfg.data.structure]):
-        text = canonical(str(raw)) if pd.notna(raw) else None
+    def problem(i: int, raw: Any) -> str:
         lacking = np.isnan(numeric[i]).any() or any(pd.isna(table[c].iloc[i]) for c in cfg.data.categorical)
-        reason = "invalid SMILES" if text is None else ("missing property value" if lacking else "")
-        if reason:  # kept out, counted by reason in the report and the card
-            dropped[reason] = dropped.get(reason, 0) + 1
-            continue
-        smiles.append(text)
-        rows.append(i)
+        text = canonical(str(raw)) if pd.notna(raw) else None
+        return "invalid SMILES" if text is None else ("missing property value" if lacking else "")
+
+    rows, dropped = _usable(list(table[cfg.data.structure]), problem)
+    smiles = [str(canonical(str(table[cfg.data.structure].iloc[i]))) for i in rows]
     if not smiles:
         raise DesignerError(f"{path.name}: no row has a valid SMILES and all property values")
     split, counts = _split(cfg, table, rows, smiles, path.name)
@@ -357,18 +365,13 @@ def read_sequences(cfg: TrainConfig, base: Path) -> tuple[list[str], np.ndarray 
     if alphabet is None:  # the smallest alphabet that holds nine in ten sequences (a stray bad one is dropped)
         alphabet = next((a for a in ("dna", "rna") if np.mean([set(t) <= set(ALPHABETS[a]) for t in texts]) >= 0.9),
                         "protein")
-    dropped: dict[str, int] = {}
-    sequences, rows = [], []
-    for i, text in enumerate(texts):
+    def problem(i: int, text: str) -> str:
         if sequence_problem(text, alphabet, strict=True):
-            reason = f"letters outside the {alphabet} alphabet ({ALPHABETS[alphabet]})" if text else "empty sequence"
-        else:
-            reason = "missing property value" if np.isnan(numeric[i]).any() else ""
-        if reason:  # kept out, counted by reason in the report and the card
-            dropped[reason] = dropped.get(reason, 0) + 1
-            continue
-        sequences.append(text)
-        rows.append(i)
+            return f"letters outside the {alphabet} alphabet ({ALPHABETS[alphabet]})" if text else "empty sequence"
+        return "missing property value" if np.isnan(numeric[i]).any() else ""
+
+    rows, dropped = _usable(texts, problem)
+    sequences = [texts[i] for i in rows]
     if not sequences:
         raise DesignerError(f"{path.name}: no usable {alphabet} sequence")
     split, counts = _split(cfg, table, rows, None, path.name)

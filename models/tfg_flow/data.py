@@ -7,12 +7,12 @@ atoms per molecule, which is what lets the EGNN train on two CPU cores. The SDF 
 explicit hydrogens again (bonds perceived from the geometry, then RDKit's ``AddHs`` with
 coordinates), so viewers and GFN2-xTB see whole molecules.
 
-Properties (units as reported): polarisability ``alpha`` (Bohr³), heat capacity ``cv``
-(cal/mol/K), ``gap``/``homo``/``lumo`` (eV, converted from Hartree) and dipole moment ``mu``
-(Debye). Split by molecule, 80/10/10 with seed 0; the training split is cut into two halves by a
-second seeded draw: the guide predictors learn on half 0 and the evaluator predictors on half 1
-(the EDM protocol), so the evaluator never saw a molecule the guide learned from. The test split is
-used only by the benchmark.
+Properties (units as reported, the same table as the property transformers'): polarisability
+``alpha`` (bohr³), heat capacity ``cv`` (cal/(mol·K)), ``gap``/``homo``/``lumo`` (eV, converted from
+Hartree) and dipole moment ``mu`` (D). Split by molecule, 80/10/10 with seed 0; the training split
+is cut into two halves by a second seeded draw: the guide predictors learn on half 0 and the
+evaluator predictors on half 1 (the EDM protocol), so the evaluator never saw a molecule the guide
+learned from. The test split is used only by the benchmark.
 """
 
 from __future__ import annotations
@@ -25,19 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from designer.errors import DesignerError
+from designer.models.des_transformer.data import QM9_COLUMNS
 
 ATOMS = ("C", "N", "O", "F")
 MAX_ATOMS = 9
-HARTREE_EV = 27.211386
-# name -> (qm9pack column, factor to the reported unit, unit, description)
-PROPERTIES: dict[str, tuple[str, float, str, str]] = {
-    "alpha": ("Polarizability_bohr3", 1.0, "Bohr^3", "isotropic polarisability"),
-    "cv": ("Heatcapacity_Cv_cal_mol_K", 1.0, "cal/mol/K", "heat capacity at 298 K"),
-    "gap": ("HOMO_LUMO_gap_au", HARTREE_EV, "eV", "HOMO-LUMO gap"),
-    "homo": ("HOMO_au", HARTREE_EV, "eV", "HOMO energy"),
-    "lumo": ("LUMO_au", HARTREE_EV, "eV", "LUMO energy"),
-    "mu": ("Dipole_debye", 1.0, "Debye", "dipole moment"),
-}
+# name -> (qm9pack column, factor to the reported unit, unit, description): the DES transformers' table
+PROPERTIES: dict[str, tuple[str, float, str, str]] = {name: QM9_COLUMNS[name]
+                                                      for name in ("alpha", "cv", "gap", "homo", "lumo", "mu")}
 PROPERTY_NAMES = tuple(PROPERTIES)
 
 
