@@ -88,7 +88,7 @@ def unconditional(n: int, seed: int) -> dict[str, Any]:
 
 def evaluator_values(prop: str, mols: list[Any]) -> np.ndarray:
     from designer.candidates import Candidates
-    from oracles.learned import GeometryPropertyOracle
+    from designer.oracles.learned import GeometryPropertyOracle
 
     table = Candidates("molecule", ["C"] * len(mols), reasons=["" if not isinstance(m, Unmade) else m.reason
                                                                for m in mols],
