@@ -87,12 +87,10 @@ def unconditional(n: int, seed: int) -> dict[str, Any]:
 
 
 def evaluator_values(prop: str, mols: list[Any]) -> np.ndarray:
-    from designer.candidates import Candidates
     from designer.oracles.learned import GeometryPropertyOracle
+    from designer.workflows.pipeline import candidates_from_samples
 
-    table = Candidates("molecule", ["C"] * len(mols), reasons=["" if not isinstance(m, Unmade) else m.reason
-                                                               for m in mols],
-                       objects=[None if isinstance(m, Unmade) else m for m in mols])
+    table = candidates_from_samples("molecule", mols, ids=[f"m{i}" for i in range(len(mols))])
     return GeometryPropertyOracle(prop, "").score(table).values
 
 
