@@ -120,6 +120,23 @@ def qm9_geometries(cache_dir: Path | None = None, limit: int | None = None) -> G
     return data
 
 
+def atom_count_table(data: Geometries, bins: int = 20) -> dict[str, dict[str, list]]:
+    """Per property, a histogram of heavy-atom counts within each of ``bins`` quantile bins of the
+    property over the training split: ``{"edges": (bins + 1,), "counts": (bins, MAX_ATOMS + 1)}``.
+    The sampler reads p(N | c) from it, so that a target (a large α, a small Cv) gets molecules of a
+    size that can carry it; the reference draws the target from p(c | N) for a given N instead."""
+    train = data.subset(data.split == 0)
+    table = {}
+    for column, name in enumerate(PROPERTY_NAMES):
+        values = train.values[:, column]
+        edges = np.quantile(values, np.linspace(0, 1, bins + 1))
+        which = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, bins - 1)
+        counts = np.zeros((bins, MAX_ATOMS + 1), dtype=np.int64)
+        np.add.at(counts, (which, train.n_atoms), 1)
+        table[name] = {"edges": [round(float(e), 6) for e in edges], "counts": counts.tolist()}
+    return table
+
+
 if __name__ == "__main__":  # build the cache ahead of training: python -m designer.models.tfg_flow.data
     geometries = qm9_geometries()
     print(f"{len(geometries)} molecules; atoms per molecule {np.bincount(geometries.n_atoms)}; "

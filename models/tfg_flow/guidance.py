@@ -88,14 +88,21 @@ def importance_sample(predictor: Predictor, x_hat: torch.Tensor, probs: torch.Te
     b, n, n_types = probs.shape
     k = guidance.k
     candidates = torch.multinomial(probs.reshape(b * n, n_types), k, replacement=True, generator=generator)
-    candidates = candidates.view(b, n, k).permute(0, 2, 1)                  # (B, K, N)
-    onehot = F.one_hot(candidates, n_types).to(x_hat.dtype)                  # (B, K, N, n_types)
+    candidates = candidates.view(b, n, k).permute(0, 2, 1) * mask.unsqueeze(1)  # (B, K, N); padding: type 0
     target = guidance.target
+    # Late in the flow most atoms are revealed and the K draws repeat: each distinct assignment is scored
+    # once and its loss shared by its copies (the estimate and the random draws are unchanged).
+    distinct, inverse = zip(*(torch.unique(candidates[i], dim=0, return_inverse=True) for i in range(b)), strict=True)
+    counts = torch.tensor([len(rows) for rows in distinct])
+    rows = torch.cat(distinct)                                               # (ΣU, N)
     if isinstance(target, torch.Tensor) and target.ndim == 2:  # one target row per molecule
-        target = target.repeat_interleave(k, 0)
+        target = target.repeat_interleave(counts, 0)
     with torch.no_grad():
-        losses = property_loss(predictor, x_hat.repeat_interleave(k, 0), onehot.reshape(b * k, n, n_types),
-                               mask.repeat_interleave(k, 0), target).view(b, k)
+        scored = property_loss(predictor, x_hat.repeat_interleave(counts, 0), F.one_hot(rows, n_types).to(x_hat.dtype),
+                               mask.repeat_interleave(counts, 0), target)
+    offsets = torch.cumsum(counts, 0) - counts
+    losses = scored[torch.stack(inverse) + offsets.unsqueeze(1)]             # (B, K)
+    onehot = F.one_hot(candidates, n_types).to(x_hat.dtype)                  # (B, K, N, n_types)
     weights = torch.softmax(-losses / guidance.tau, dim=-1)                  # (B, K)
     chosen = torch.multinomial(weights, 1, generator=generator).squeeze(-1)
     return torch.einsum("bk,bknc->bnc", weights, onehot), candidates[torch.arange(b), chosen]

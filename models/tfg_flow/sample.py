@@ -146,7 +146,7 @@ class TFGFlowGenerator:
     ``sample`` returns RDKit molecules with explicit hydrogens and a 3D conformer (or, where bonds
     cannot be perceived from the generated geometry, the reason as a string that the table keeps).
     ``guidance`` scales the guidance strength: ρ and μ are multiplied by it and τ divided by it
-    (0 = the unguided flow). Each molecule's atom count is drawn from the training distribution.
+    (0 = the unguided flow). Each molecule's heavy-atom count is drawn from p(N | targets) (:meth:`atom_counts`).
     """
 
     kind = "molecule"
@@ -165,16 +165,17 @@ class TFGFlowGenerator:
                             unit=info["unit"])
             for prop, (_, info) in guides.items()}
 
-    def guidance_for(self, targets: dict[str, float], scale: float, **options: Any) -> tuple[Any, Any] | None:
-        """The combined guide and :class:`Guidance` for ``targets`` (None when unguided)."""
+    def guidance_for(self, targets: dict[str, Any], scale: float, **options: Any) -> tuple[Any, Any] | None:
+        """The combined guide and :class:`Guidance` for ``targets`` (None when unguided). A target is
+        one value for every molecule or one per molecule; the Guidance target is then (P,) or (n, P)."""
         from designer.models.tfg_flow.guidance import Guidance
 
         if not targets or scale == 0:
             return None
         names = list(targets)
         networks = [self.guides[name][0] for name in names]
-        standard = torch.tensor([(float(targets[p]) - self.guides[p][1]["mean"]) / self.guides[p][1]["std"]
-                                 for p in names])
+        standard = torch.stack([(torch.as_tensor(targets[p], dtype=torch.float) - self.guides[p][1]["mean"])
+                                / self.guides[p][1]["std"] for p in names], dim=-1)
         defaults = {"k": 512, "tau": 0.1, "rho": 0.02, "mu": 0.02, "n_iter": 4}
         for name in names:
             defaults.update(self.settings.get(name, {}))
@@ -183,33 +184,63 @@ class TFGFlowGenerator:
                                            rho=float(defaults["rho"]) * scale, mu=float(defaults["mu"]) * scale,
                                            n_iter=int(defaults["n_iter"]))
 
-    def sample(self, n: int, targets: dict[str, float | str] | None = None, *, guidance: float = 1.0, seed: int = 0,
+    def atom_counts(self, n: int, targets: dict[str, float], generator: torch.Generator) -> torch.Tensor:
+        """Heavy-atom counts for ``n`` molecules: from the training marginal p(N) when nothing is targeted,
+        else from p(N | targets) ∝ p(N)^(1−P) · Π_p p(N | c_p), each factor read from the card's
+        per-property histogram (``atom_counts``; the targets treated as independent given N)."""
+        marginal = torch.tensor(self.meta["n_atoms_dist"], dtype=torch.double)
+        weights = marginal.clone()
+        table = self.card.get("atom_counts", {})
+        for prop, value in targets.items():
+            if prop not in table:
+                continue
+            edges = np.asarray(table[prop]["edges"])
+            row = int(np.clip(np.searchsorted(edges, value, side="right") - 1, 0, len(edges) - 2))
+            counts = torch.tensor(table[prop]["counts"][row], dtype=torch.double)
+            weights = weights * (counts / counts.sum()) / marginal.clamp_min(1e-12)
+        if float(weights.sum()) <= 0:
+            weights = marginal
+        return torch.multinomial(weights.float(), n, replacement=True, generator=generator)
+
+    def sample(self, n: int, targets: dict[str, Any] | None = None, *, guidance: float = 1.0, seed: int = 0,
                batch_size: int = 128, progress: bool = False, steps: int = 100, k: int | None = None,
                tau: float | None = None, rho: float | None = None, mu: float | None = None,
-               naive_discrete: bool = False) -> list[Any]:
-        from designer.models.tfg_flow.data import ATOMS
-        from designer.models.tfg_flow.guidance import guided_step
+               naive_discrete: bool = False, n_atoms: Any = None) -> list[Any]:
+        """``n`` molecules guided towards ``targets`` (a value, or one value per molecule, per property).
+        ``n_atoms`` (one count per molecule) overrides the draw from p(N | targets)."""
+        from designer.models.tfg_flow.data import ATOMS, MAX_ATOMS
+        from designer.models.tfg_flow.guidance import Guidance, guided_step
 
         if guidance < 0:
             raise DesignerError(f"guidance must be >= 0 (got {guidance})")
-        targets = {key: float(value) for key, value in (targets or {}).items()}
+        targets = {key: (float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=float))
+                   for key, value in (targets or {}).items()}
         unknown = set(targets) - set(self.guides)
         if unknown:
             raise DesignerError(f"tfg-flow has no guide for {', '.join(sorted(unknown))}; it guides towards "
                                 f"{', '.join(self.guides) or 'nothing yet'}")
+        if any(np.ndim(value) and len(value) != n for value in targets.values()):
+            raise DesignerError(f"tfg-flow: per-molecule targets need one value for each of the {n} molecules")
         try:
             guided = self.guidance_for(targets, guidance, k=k, tau=tau, rho=rho, mu=mu)
         except ValueError as error:
             raise DesignerError(f"tfg-flow guidance: {error}") from None
-        if guided is not None:
-            guided[1].naive_discrete = naive_discrete
         generator = torch.Generator().manual_seed(int(seed))
-        sizes = torch.multinomial(torch.tensor(self.meta["n_atoms_dist"], dtype=torch.float), n, replacement=True,
-                                  generator=generator)
+        if n_atoms is not None:
+            sizes = torch.as_tensor(np.asarray(n_atoms), dtype=torch.long)
+        else:
+            scalar = {key: value for key, value in targets.items() if np.ndim(value) == 0}
+            sizes = self.atom_counts(n, scalar, generator)
         out: list[Any] = []
-        step = None if guided is None else partial(guided_step, self.denoiser, *guided)
         for start in range(0, n, batch_size):
-            chunk = sizes[start:start + batch_size].clamp_min(1)
+            chunk = sizes[start:start + batch_size].clamp(1, MAX_ATOMS)
+            step = None
+            if guided is not None:
+                settings = guided[1]
+                target = settings.target[start:start + batch_size] if settings.target.ndim == 2 else settings.target
+                chunk_guidance = Guidance(target, settings.k, settings.tau, settings.rho, settings.mu, settings.n_iter,
+                                          naive_discrete=naive_discrete)
+                step = partial(guided_step, self.denoiser, guided[0], chunk_guidance)
             types, coords, mask = sample_molecules(self.denoiser, chunk, steps=steps, seed=int(seed) + start,
                                                    step=step)
             for i in range(len(chunk)):

@@ -103,13 +103,60 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False, p
     return out
 
 
+def choose_guidance(sweep: list[dict[str, Any]], keep_validity: float = 0.75) -> dict[str, Any] | None:
+    """The swept setting with the lowest evaluator MAE among those whose validity is at least
+    ``keep_validity`` × the unguided run's (the reference keeps settings with validity ≥ 0.75 in
+    absolute terms; our unguided flow is below that, so the bar is relative). None without a sweep."""
+    unguided = next((row for row in sweep if row["settings"] == "unguided"), None)
+    rows = [row for row in sweep if isinstance(row["settings"], dict)
+            and (unguided is None or row["validity"] >= keep_validity * unguided["validity"])]
+    return dict(min(rows, key=lambda row: row["evaluator_mae"])["settings"]) if rows else None
+
+
+def write_card(flow: Path, results: Path) -> Path:
+    """The flow's card (``<flow>.json``, which lists ``tfg-flow`` in the registry): training facts from
+    the checkpoint, metrics and per-property guidance settings from the benchmark's results
+    (``benchmarks/results/tfg_flow.json``), and the p(N | property) histograms the sampler reads."""
+    from designer.models.tfg_flow.data import atom_count_table
+
+    meta = torch.load(flow, map_location="cpu", weights_only=True)["meta"]
+    bench = json.loads(results.read_text()) if results.exists() else {}
+    curve = meta.get("training", {}).get("curve", [])
+    card: dict[str, Any] = {
+        "trained_on": meta.get("trained_on", ""), "command": meta.get("command", ""),
+        "training": {"steps": curve[-1]["step"], "cpu_minutes": curve[-1]["cpu_minutes"],
+                     "val_loss": curve[-1].get("val_loss")} if curve else {},
+        "metrics": {key: bench["unconditional"]["generated"][key] for key in
+                    ("atom_stability", "molecule_stability", "validity", "uniqueness", "novelty")}
+        if "unconditional" in bench else {},
+        "guidance": {}, "benchmark": "benchmarks/results/tfg_flow.md",
+        "atom_counts": atom_count_table(qm9_geometries())}
+    for prop, sweep in bench.get("sweep", {}).items():
+        chosen = choose_guidance(sweep["rows"])
+        if chosen:
+            card["guidance"][prop] = chosen
+    out = flow.with_suffix(".json")
+    out.write_text(json.dumps(card, indent=1) + "\n")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True)
+    parser.add_argument("--config", help="a training config (configs/tfg_flow_*.toml)")
+    parser.add_argument("--card", action="store_true",
+                        help="write the shipped flow's card from its checkpoint and benchmarks/results/tfg_flow.json")
     parser.add_argument("--resume", action="store_true", help="continue from <run_dir> or the packed copy")
     parser.add_argument("--property", help=f"train a predictor of this property ({', '.join(PROPERTY_NAMES)})")
     parser.add_argument("--role", choices=list(ROLES), default="guide")
     args = parser.parse_args(argv)
+    if args.card:
+        from designer.models.tfg_flow.sample import CHECKPOINT_DIR
+
+        results = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "tfg_flow.json"
+        print(write_card(CHECKPOINT_DIR / "tfg_flow_qm9.pt", results))
+        return
+    if not args.config:
+        parser.error("--config is required (or --card)")
     train(read_toml(args.config), args.config, resume=args.resume, property_name=args.property, role=args.role)
 
 
