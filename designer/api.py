@@ -179,7 +179,7 @@ def filter(candidates: CandidatesLike, rules: Sequence[str], *, kind: str | None
 
 def generate(target: Mapping[str, float | str | None] | None = None, *, model: str | None = None,
              n: int = 100, tolerance: Mapping[str, float | str] | str | None = None,
-             max_samples: int | None = None, seed: int = 0, guidance: float = 2.0, batch_size: int = 256,
+             max_samples: int | None = None, seed: int = 0, guidance: float | None = None, batch_size: int = 256,
              oracles: Sequence[str] | None = None, rules: Sequence[str] | None = None,
              options: Mapping[str, Any] | None = None, progress: bool = False) -> Candidates:
     """``n`` candidates from a shipped model that pass ``rules`` (default valid, unique) and lie within

@@ -234,8 +234,9 @@ def generate(
                                                          "(default 50 x n); a shortfall exits with code 3.")]
     = None,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same candidates.")] = 0,
-    guidance: Annotated[float, typer.Option(help="Guidance scale (classifier-free for graph-dit; 0 = "
-                                                 "unconditional).")] = 2.0,
+    guidance: Annotated[float | None, typer.Option(help="Guidance scale (classifier-free for graph-dit, "
+                                                        "default 2; tfg-flow scales its benchmark-chosen "
+                                                        "settings, default 1; 0 = unconditional).")] = None,
     batch_size: Annotated[int, typer.Option(help="Samples per batch.")] = 256,
     output: Annotated[Path | None, typer.Option("-o", "--output", help=".sdf, .csv, .smi or .fasta (its "
                                                                          ".summary.json is written beside "

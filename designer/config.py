@@ -46,7 +46,7 @@ class GenerateStep(Strict):
     model: str = Field(default_factory=_default_molecule_model)
     n: int = Field(100, gt=0)
     seed: int = 0
-    guidance: float = Field(2.0, ge=0)
+    guidance: float | None = Field(None, ge=0, description="guidance scale; none: the model's default")
     targets: dict[str, float | str | None] = Field(default_factory=dict)
     tolerance: dict[str, float] | Literal["default"] | None = None
     max_samples: int | None = Field(None, gt=0)

@@ -130,8 +130,12 @@ def test_generator_writes_whole_3d_molecules_and_keeps_failures(tmp_path: Path) 
 
     assert Chem.MolToSmiles(Chem.RemoveHs(mol)) == Chem.MolToSmiles(Chem.MolFromSmiles(str(data.smiles[100])))
     assert mol.GetNumAtoms() > n and mol.GetConformer().Is3D()
+    x, a, mask = molecules()
+    assert generator.guide_predictions(["gap"], a, x, mask)["gap"].shape == (3,)
+    mol.SetDoubleProp("guide_gap", 6.25)  # what the generator attaches becomes a table (and SDF) column
     table = candidates_from_samples("molecule", [mol, Unmade("disconnected")], ids=["a", "b"])
     assert table.reasons == ["", "disconnected"] and table.items[0] and table.mols[0].GetNumConformers() == 1
+    assert table.columns["guide_gap"][0] == 6.25 and math.isnan(table.columns["guide_gap"][1])
     designer_path = tmp_path / "out.sdf"
     import designer
 

@@ -51,7 +51,7 @@ class Shard:
     size: int
     offset: int
     seed: int = 0
-    guidance: float = 0.0
+    guidance: float | None = None  # None: the model's default scale
     targets: dict[str, Any] = field(default_factory=dict)
 
 

@@ -48,7 +48,12 @@ def candidates_from_samples(kind: str, samples: list[Any], *, ids: list[str],
             items.append(Chem.MolToSmiles(Chem.RemoveHs(mol)) if mol is not None else "")
             objects.append(mol)
             reasons.append("" if mol is not None else (s.reason if isinstance(s, Unmade) else "generation failed"))
-        return Candidates("molecule", items, ids, reasons=reasons, objects=objects)
+        # numbers a generator attached to its molecules (e.g. TFG-Flow's guide prediction) become columns
+        props = [m.GetPropsAsDict(includePrivate=False, includeComputed=False) if m is not None else {}
+                 for m in objects]
+        names = sorted({k for p in props for k, v in p.items() if isinstance(v, int | float) and k != "smiles"})
+        columns = {k: np.array([float(p.get(k, np.nan)) for p in props]) for k in names}
+        return Candidates("molecule", items, ids, reasons=reasons, objects=objects, columns=columns)
     if kind == "molecule":
         return Candidates.from_smiles([s or "" for s in samples], ids)
     if kind == "sequence":

@@ -248,7 +248,7 @@ def default_oracles(table: Candidates, target: Mapping[str, Any]) -> list[str]:
 def generate(model: str | None = None, targets: Mapping[str, float | str | None] | None = None, *, n: int = 100,
              tolerance: Mapping[str, float | str] | str | None = None, rules: Sequence[str] | None = None,
              max_samples: int | None = None, oracles: Sequence[str] | None = None, seed: int = 0,
-             guidance: float = 2.0, batch_size: int = 256, options: Mapping[str, Any] | None = None,
+             guidance: float | None = None, batch_size: int = 256, options: Mapping[str, Any] | None = None,
              progress: bool = False) -> TargetResult:
     """What ``designer generate`` and ``designer.generate`` do: :func:`sample_to_target`, then score
     the delivered candidates with ``oracles`` (default: the targets' oracles and the kind's basic
@@ -306,10 +306,13 @@ def _slice_options(options: Mapping[str, Any], start: int, size: int) -> dict[st
     return out
 
 
+DEFAULT_GUIDANCE = 2.0  # for a model that declares no ``default_guidance``
+
+
 def sample_to_target(model: str, targets: Mapping[str, float | str | None] | None = None, *, n: int = 100,
                      tolerance: Mapping[str, float | str] | str | None = None,
                      rules: Sequence[str] | None = None, max_samples: int | None = None, seed: int = 0,
-                     guidance: float = 2.0, batch_size: int = 256, options: Mapping[str, Any] | None = None,
+                     guidance: float | None = None, batch_size: int = 256, options: Mapping[str, Any] | None = None,
                      exclude: Collection[str] = (), id_prefix: str | None = None, id_offset: int = 0,
                      progress: bool = False) -> TargetResult:
     """Sample from ``model`` until ``n`` candidates pass ``rules`` and every tolerance, or the budget ends.
@@ -325,6 +328,8 @@ def sample_to_target(model: str, targets: Mapping[str, float | str | None] | Non
 
     generator, resolved, tolerances, oracles = check_request(model, targets, tolerance, n=n, max_samples=max_samples)
     check_sampler_options(generator, options or {})
+    if guidance is None:  # the model's own default scale (graph-dit's CFG 2; TFG-Flow's benchmark-chosen settings at 1)
+        guidance = float(getattr(generator, "default_guidance", DEFAULT_GUIDANCE))
     budget = BUDGET_FACTOR * n if max_samples is None else int(max_samples)
     learned = [name for name, oracle in oracles.items() if oracle.learned]
     rule_list = list(DEFAULT_RULES if rules is None else rules)
@@ -377,7 +382,7 @@ def sample_to_target(model: str, targets: Mapping[str, float | str | None] | Non
     counts.elapsed_s = time.perf_counter() - started
     table = Candidates.concat(parts)  # the loop ran at least once: n >= 1 and the budget >= n
     table.ids = [f"{prefix}-{id_offset + i + 1}" for i in range(len(table))]
-    return TargetResult(table, counts, target_summary(counts, table, tolerances, learned))
+    return TargetResult(table, counts, target_summary(counts, table, tolerances, learned) | {"guidance": guidance})
 
 
 class _DeliveryBar:

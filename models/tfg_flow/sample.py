@@ -150,6 +150,7 @@ class TFGFlowGenerator:
     """
 
     kind = "molecule"
+    default_guidance = 1.0  # the per-property settings in the card were chosen at scale 1
 
     def __init__(self, denoiser: Denoiser, meta: dict[str, Any], guides: dict[str, tuple[Predictor, dict[str, Any]]],
                  name: str = "tfg-flow", card: dict[str, Any] | None = None) -> None:
@@ -243,12 +244,28 @@ class TFGFlowGenerator:
                 step = partial(guided_step, self.denoiser, guided[0], chunk_guidance)
             types, coords, mask = sample_molecules(self.denoiser, chunk, steps=steps, seed=int(seed) + start,
                                                    step=step)
+            predicted = self.guide_predictions(list(targets), types, coords, mask)
             for i in range(len(chunk)):
                 m = int(mask[i].sum())
-                out.append(to_molecule([ATOMS[int(v)] for v in types[i, :m]], coords[i, :m].numpy().astype(float)))
+                mol = to_molecule([ATOMS[int(v)] for v in types[i, :m]], coords[i, :m].numpy().astype(float))
+                if not isinstance(mol, Unmade):
+                    for prop, values in predicted.items():  # becomes the table's / SDF's guide_<prop> column
+                        mol.SetDoubleProp(f"guide_{prop}", round(float(values[i]), 4))
+                out.append(mol)
             if progress:
                 print(f"tfg-flow: {len(out)}/{n} sampled", flush=True)
         return out
+
+
+    @torch.no_grad()
+    def guide_predictions(self, props: list[str], types: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor
+                          ) -> dict[str, torch.Tensor]:
+        """What each named guide predicts for the generated heavy-atom molecules, in reported units."""
+        import torch.nn.functional as F
+
+        onehot = F.one_hot(types.clamp(0, self.denoiser.config.n_types - 1), self.denoiser.config.n_types).float()
+        return {prop: self.guides[prop][0](coords, onehot, mask) * self.guides[prop][1]["std"]
+                + self.guides[prop][1]["mean"] for prop in props}
 
 
 class Combined(torch.nn.Module):

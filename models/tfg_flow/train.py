@@ -135,6 +135,10 @@ def write_card(flow: Path, results: Path) -> Path:
         chosen = choose_guidance(sweep["rows"])
         if chosen:
             card["guidance"][prop] = chosen
+    from designer.generators import describe_targets
+    from designer.models.tfg_flow.sample import load
+
+    card["targets"] = describe_targets(load(flow).conditions)  # one per guide shipped beside the flow
     out = flow.with_suffix(".json")
     out.write_text(json.dumps(card, indent=1) + "\n")
     return out
