@@ -173,5 +173,7 @@ def test_atom_counts_follow_the_target_and_per_molecule_targets(tmp_path: Path) 
         generator.sample(3, {"alpha": [40.0, 100.0]}, steps=2)
     sweep = [{"settings": "unguided", "evaluator_mae": 1.0, "validity": 0.6},
              {"settings": {"tau": 1}, "evaluator_mae": 0.3, "validity": 0.2},  # too few valid: not chosen
-             {"settings": {"tau": 2}, "evaluator_mae": 0.5, "validity": 0.5}]
-    assert choose_guidance(sweep) == {"tau": 2}
+             {"settings": {"tau": 2}, "evaluator_mae": 0.5, "validity": 0.5, "molecules_per_second": 0.1},
+             {"settings": {"tau": 3}, "evaluator_mae": 0.51, "validity": 0.5, "molecules_per_second": 0.5}]
+    assert choose_guidance(sweep) == {"tau": 3}  # as good within 5 % and faster
+    assert choose_guidance(sweep[:3]) == {"tau": 2}

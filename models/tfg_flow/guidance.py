@@ -114,9 +114,13 @@ def guided_step(denoiser: Denoiser, predictor: Predictor, guidance: Guidance, x_
     """One guided Euler step (the module docstring's steps 1–4)."""
     n_types = denoiser.config.n_types
     time = torch.full((x_t.shape[0],), t)
-    with torch.no_grad():
-        x_hat, logits = denoiser(x_t, a_t, time, mask)
-    probs = type_probabilities(a_t, logits, n_types)
+    rho_steps = guidance.n_iter if guidance.rho > 0 else 0
+    # The unguided prediction is also the first ρ iteration's forward pass: run it once, with gradients if needed.
+    x = x_t.detach().requires_grad_(rho_steps > 0)
+    with torch.set_grad_enabled(rho_steps > 0):
+        predicted, logits = denoiser(x, a_t, time, mask)
+    x_hat = predicted.detach()
+    probs = type_probabilities(a_t, logits.detach(), n_types)
     if guidance.naive_discrete:  # ablation: per-atom reweighting by the gradient w.r.t. the type probabilities
         p = probs.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(property_loss(predictor, x_hat, p, mask, guidance.target).sum(), p)
@@ -125,10 +129,11 @@ def guided_step(denoiser: Denoiser, predictor: Predictor, guidance: Guidance, x_
     else:
         reveal, chosen = importance_sample(predictor, x_hat, probs, mask, guidance, generator)
     types = F.one_hot(chosen, n_types).to(x_t.dtype)
-    for _ in range(guidance.n_iter if guidance.rho > 0 else 0):
-        x = x_t.detach().requires_grad_(True)
-        x_hat, _ = denoiser(x, a_t, time, mask)
-        (grad,) = torch.autograd.grad(property_loss(predictor, x_hat, types, mask, guidance.target).sum(), x)
+    for iteration in range(rho_steps):
+        if iteration:
+            x = x_t.detach().requires_grad_(True)
+            predicted, _ = denoiser(x, a_t, time, mask)
+        (grad,) = torch.autograd.grad(property_loss(predictor, predicted, types, mask, guidance.target).sum(), x)
         x_t = centre(x_t.detach() - guidance.rho * rescale(grad, mask), mask)
     with torch.no_grad():
         x_hat, _ = denoiser(x_t, a_t, time, mask)

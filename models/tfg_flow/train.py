@@ -103,14 +103,20 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False, p
     return out
 
 
-def choose_guidance(sweep: list[dict[str, Any]], keep_validity: float = 0.75) -> dict[str, Any] | None:
+def choose_guidance(sweep: list[dict[str, Any]], keep_validity: float = 0.75, within: float = 0.05
+                    ) -> dict[str, Any] | None:
     """The swept setting with the lowest evaluator MAE among those whose validity is at least
     ``keep_validity`` × the unguided run's (the reference keeps settings with validity ≥ 0.75 in
-    absolute terms; our unguided flow is below that, so the bar is relative). None without a sweep."""
+    absolute terms; our unguided flow is below that, so the bar is relative); settings within
+    ``within`` (relative) of that MAE count as equal and the fastest of them wins. None without a sweep."""
     unguided = next((row for row in sweep if row["settings"] == "unguided"), None)
     rows = [row for row in sweep if isinstance(row["settings"], dict)
             and (unguided is None or row["validity"] >= keep_validity * unguided["validity"])]
-    return dict(min(rows, key=lambda row: row["evaluator_mae"])["settings"]) if rows else None
+    if not rows:
+        return None
+    best = min(row["evaluator_mae"] for row in rows)
+    equal = [row for row in rows if row["evaluator_mae"] <= (1 + within) * best]
+    return dict(max(equal, key=lambda row: row.get("molecules_per_second", 0.0))["settings"])
 
 
 def write_card(flow: Path, results: Path) -> Path:
