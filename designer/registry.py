@@ -127,8 +127,8 @@ _WHEN_TRAINED = (
                "designer.models.des_transformer.sample:load_moses_inverse",
                "designer.models.des_transformer:checkpoints/moses_inverse.json"),
     ModelEntry("tfg-flow", "molecule",
-               "TFG-Flow: 3D QM9 molecules (heavy-atom flow, H added) with training-free guidance to gap, HOMO, "
-               "LUMO, mu, alpha, Cv", "designer.models.tfg_flow.sample:load",
+               "TFG-Flow: 3D QM9 molecules (heavy-atom flow, H added) with training-free guidance by one EGNN "
+               "guide per QM9 property (see its targets)", "designer.models.tfg_flow.sample:load",
                "designer.models.tfg_flow:checkpoints/tfg_flow_qm9.json"),
 )
 for _entry in _WHEN_TRAINED:

@@ -21,7 +21,7 @@ Families: the property <-> SMILES transformers (``des-inverse``, ``des-diffusion
 checkpoint, with new condition heads for properties it was not trained on), ``char-rnn``
 (unconditional SMILES), ``gumbel-flow`` (DNA/RNA/protein sequences; one property column trains its
 STGFlow guide) and ``foldingdiff`` (backbones from PDB files; ``init`` fine-tunes). TFG-Flow is not
-trainable here yet: it is still being built (issue #17) and trains on QM9 only.
+trainable here: its flow and guides train on QM9 geometries with their own module.
 
 The result is a model directory ``<data dir>/models/<name>/``: ``model.pt``; its card
 ``model.json`` (the data file's SHA-256, the rows kept and dropped with reasons and the split under
@@ -97,8 +97,8 @@ FAMILIES: dict[str, Family] = {
                            "base": {"hidden": 256, "layers": 12, "heads": 8, "max_offset": 128, "dropout": 0.1}},
                           "none", init="designer.models.foldingdiff.sample:DEFAULT_CHECKPOINT"),
 }
-NOT_TRAINABLE = {"tfg-flow": "TFG-Flow is still being built (issue #17): its flow and property predictors "
-                                "train on QM9 with python -m designer.models.tfg_flow.train, not yet on your data"}
+NOT_TRAINABLE = {"tfg-flow": "TFG-Flow trains on QM9 geometries only (python -m designer.models.tfg_flow.train); "
+                                "training it on your data (3D structures with properties) is not supported yet"}
 MIN_ROWS = {"train": 8, "validation": 1, "test": 1}
 
 

@@ -214,7 +214,7 @@ def test_foldingdiff_trains_on_a_pdb_folder(series: Path, init: str | None) -> N
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"family": "tfg-flow"}, "TFG-Flow is still being built"),
+    ({"family": "tfg-flow"}, "TFG-Flow trains on QM9 geometries only"),
     ({"family": "char-rnn"}, "is unconditional: remove data.properties"),
     ({"family": "des-inverse", "init": "graph-dit"}, "cannot start from a checkpoint"),
     ({"family": "graph-dit", "init": "my-series"}, "is a des-inverse model; a graph-dit model cannot start from it"),

@@ -24,6 +24,9 @@ from designer.models.tfg_flow.model import Denoiser, EGNNConfig, Predictor, cent
 
 CHECKPOINT_FORMAT = "designer.tfg_flow/1"
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+# Settings for a property the benchmark has not swept yet: the ones it chose for both gap and HOMO
+# (K = 512, the reference's, gave the same MAE as 64 at a sixth of the speed).
+GUIDANCE_DEFAULTS = {"k": 64, "tau": 0.05, "rho": 0.005, "mu": 0.005, "n_iter": 4}
 
 
 def save_checkpoint(path: str | Path, kind: str, network: torch.nn.Module, config: EGNNConfig,
@@ -177,7 +180,7 @@ class TFGFlowGenerator:
         networks = [self.guides[name][0] for name in names]
         standard = torch.stack([(torch.as_tensor(targets[p], dtype=torch.float) - self.guides[p][1]["mean"])
                                 / self.guides[p][1]["std"] for p in names], dim=-1)
-        defaults = {"k": 512, "tau": 0.1, "rho": 0.02, "mu": 0.02, "n_iter": 4}
+        defaults = dict(GUIDANCE_DEFAULTS)
         for name in names:
             defaults.update(self.settings.get(name, {}))
         defaults.update({k: v for k, v in options.items() if v is not None})
