@@ -120,6 +120,12 @@ def qm9_geometries(cache_dir: Path | None = None, limit: int | None = None) -> G
     return data
 
 
+def quantile_bin(edges: np.ndarray, values: np.ndarray | float) -> np.ndarray:
+    """Index of the bin of ``edges`` (bins + 1 increasing values) that holds each value; values outside
+    the edges fall in the first or last bin."""
+    return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+
+
 def atom_count_table(data: Geometries, bins: int = 20) -> dict[str, dict[str, list]]:
     """Per property, a histogram of heavy-atom counts within each of ``bins`` quantile bins of the
     property over the training split: ``{"edges": (bins + 1,), "counts": (bins, MAX_ATOMS + 1)}``.
@@ -130,7 +136,7 @@ def atom_count_table(data: Geometries, bins: int = 20) -> dict[str, dict[str, li
     for column, name in enumerate(PROPERTY_NAMES):
         values = train.values[:, column]
         edges = np.quantile(values, np.linspace(0, 1, bins + 1))
-        which = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, bins - 1)
+        which = quantile_bin(edges, values)
         counts = np.zeros((bins, MAX_ATOMS + 1), dtype=np.int64)
         np.add.at(counts, (which, train.n_atoms), 1)
         table[name] = {"edges": [round(float(e), 6) for e in edges], "counts": counts.tolist()}

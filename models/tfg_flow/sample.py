@@ -9,6 +9,7 @@ returns heavy-atom types and coordinates per molecule.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -192,14 +193,15 @@ class TFGFlowGenerator:
         """Heavy-atom counts for ``n`` molecules: from the training marginal p(N) when nothing is targeted,
         else from p(N | targets) ∝ p(N)^(1−P) · Π_p p(N | c_p), each factor read from the card's
         per-property histogram (``atom_counts``; the targets treated as independent given N)."""
+        from designer.models.tfg_flow.data import quantile_bin
+
         marginal = torch.tensor(self.meta["n_atoms_dist"], dtype=torch.double)
         weights = marginal.clone()
         table = self.card.get("atom_counts", {})
         for prop, value in targets.items():
             if prop not in table:
                 continue
-            edges = np.asarray(table[prop]["edges"])
-            row = int(np.clip(np.searchsorted(edges, value, side="right") - 1, 0, len(edges) - 2))
+            row = int(quantile_bin(np.asarray(table[prop]["edges"]), value))
             counts = torch.tensor(table[prop]["counts"][row], dtype=torch.double)
             weights = weights * (counts / counts.sum()) / marginal.clamp_min(1e-12)
         if float(weights.sum()) <= 0:
@@ -213,7 +215,7 @@ class TFGFlowGenerator:
         """``n`` molecules guided towards ``targets`` (a value, or one value per molecule, per property).
         ``n_atoms`` (one count per molecule) overrides the draw from p(N | targets)."""
         from designer.models.tfg_flow.data import ATOMS, MAX_ATOMS
-        from designer.models.tfg_flow.guidance import Guidance, guided_step
+        from designer.models.tfg_flow.guidance import guided_step
 
         if guidance < 0:
             raise DesignerError(f"guidance must be >= 0 (got {guidance})")
@@ -240,10 +242,9 @@ class TFGFlowGenerator:
             chunk = sizes[start:start + batch_size].clamp(1, MAX_ATOMS)
             step = None
             if guided is not None:
-                settings = guided[1]
-                target = settings.target[start:start + batch_size] if settings.target.ndim == 2 else settings.target
-                chunk_guidance = Guidance(target, settings.k, settings.tau, settings.rho, settings.mu, settings.n_iter,
-                                          naive_discrete=naive_discrete)
+                target = guided[1].target
+                chunk_guidance = replace(guided[1], target=target[start:start + batch_size] if target.ndim == 2
+                                         else target, naive_discrete=naive_discrete)
                 step = partial(guided_step, self.denoiser, guided[0], chunk_guidance)
             types, coords, mask = sample_molecules(self.denoiser, chunk, steps=steps, seed=int(seed) + start,
                                                    step=step)
