@@ -20,7 +20,7 @@ from designer.models.des_transformer.sample import (
     load_inverse,
     load_multitask,
 )
-from designer.models.des_transformer.train import train
+from designer.models.des_transformer.train import train, write_card
 
 SMILES = ["CCO", "c1ccccc1O", "CC(=O)N", "C#N", "OCC(O)CO", "CC(C)(C)N", "FC(F)F", "C1CC1N", "O=C=O", "CCOC(C)=O"]
 
@@ -112,6 +112,25 @@ def test_inverse_sampling_is_seeded_and_scale_zero_is_unconditional(trained: dic
         gen.sample(2, {"qed": 0.5})
     assert set(gen.conditions) == {"size", "minus_size"}
     assert gen.conditions["size"].validate(None) == gen.conditions["size"].default
+
+
+def test_cards_carry_held_out_numbers_and_targets(trained: dict[str, Path], tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from designer.generators import describe_targets
+
+    copies = {kind: Path(shutil.copy(trained[kind], tmp_path / f"{kind}.pt")) for kind in ("forward", "inverse")}
+    numbers = {"size": {"mae": 0.5, "r2": 0.9, "n": 20}, "minus_size": {"mae": 0.6, "r2": 0.8, "n": 20}}
+    results = tmp_path / "des.json"
+    results.write_text(json.dumps({"forward": {"transformer": numbers, "gin": numbers, "n_test": 20},
+                                   "inverse": {"inverse": {"all": {"valid": 0.5}}}}))
+    forward = json.loads(write_card(copies["forward"], results).read_text())
+    assert forward["metrics"]["test"] == numbers and forward["training"]["steps"] == 60
+    assert load_forward(copies["forward"]).meta["metrics"]["test"]["size"]["r2"] == 0.9  # the card is read back
+    inverse = json.loads(write_card(copies["inverse"], results).read_text())
+    assert inverse["metrics"] == {"all": {"valid": 0.5}}
+    assert inverse["targets"] == describe_targets(load_inverse(copies["inverse"]).conditions)
 
 
 def test_minmax_round_trip() -> None:

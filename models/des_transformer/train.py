@@ -168,12 +168,50 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
     return out
 
 
+def write_card(checkpoint: Path, results: Path) -> Path:
+    """The model's card (``<checkpoint>.json``; a shipped card lists the model or registers its oracles):
+    training facts from the checkpoint, held-out numbers from ``benchmarks/results/des.json`` (the
+    forward model's test MAE and R² per property, which the ``qm9_*`` oracles quote; an inverse model's
+    validity and target control) and, for an inverse model, the targets it takes."""
+    meta = torch.load(checkpoint, map_location="cpu", weights_only=True)["meta"]
+    kind = meta["config"]["model"]["kind"]
+    bench = json.loads(results.read_text()) if results.exists() else {}
+    curve = meta.get("training", {}).get("curve", [])
+    card: dict[str, Any] = {
+        "trained_on": meta.get("trained_on", ""), "command": meta.get("command", ""), "config": meta["config"],
+        "conditions": meta.get("conditions", {}), "sizes": meta.get("sizes", {}),
+        "training": {"steps": curve[-1]["step"], "cpu_minutes": curve[-1]["cpu_minutes"],
+                     "val_loss": next((c["val_loss"] for c in reversed(curve) if "val_loss" in c), None)}
+        if curve else {},
+        "metrics": {}, "benchmark": "benchmarks/results/des.md"}
+    stem = checkpoint.stem
+    if kind == "forward" and "forward" in bench:
+        card["metrics"] = {"test": bench["forward"]["transformer"], "baseline_gin": bench["forward"]["gin"],
+                           "n_test": bench["forward"]["n_test"]}
+    elif kind in ("inverse", "diffusion"):
+        card["metrics"] = bench.get("inverse", {}).get(stem) or bench.get("moses", {}).get(stem, {})
+        from designer.generators import describe_targets
+        from designer.models.des_transformer.sample import load_inverse
+
+        card["targets"] = describe_targets(load_inverse(checkpoint).conditions)
+    out = checkpoint.with_suffix(".json")
+    out.write_text(json.dumps(card, indent=1) + "\n")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True)
+    parser.add_argument("--config")
+    parser.add_argument("--card", metavar="CHECKPOINT",
+                        help="write the card (.json beside CHECKPOINT) from it and benchmarks/results/des.json")
     parser.add_argument("--resume", action="store_true", help="continue from <run_dir>/last.ckpt")
     parser.add_argument("--max-minutes", type=float, help="override train.max_minutes")
     args = parser.parse_args(argv)
+    if args.card:
+        print(write_card(Path(args.card), Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "des.json"))
+        return
+    if not args.config:
+        parser.error("--config is required (or --card)")
     config = read_toml(args.config)
     if args.max_minutes is not None:
         config["train"]["max_minutes"] = args.max_minutes
