@@ -11,7 +11,14 @@ import torch
 from designer.errors import DesignerError
 from designer.models.char_rnn.model import Vocabulary
 from designer.models.des_transformer.data import MinMax, PropertySet, canonical, random_split
-from designer.models.des_transformer.model import ForwardConfig, ForwardEncoder, InverseConfig, InverseDecoder
+from designer.models.des_transformer.model import (
+    ForwardConfig,
+    ForwardEncoder,
+    InverseConfig,
+    InverseDecoder,
+    PromptConfig,
+    PromptGPT,
+)
 from designer.models.des_transformer.prompts import PromptVocabulary, inverse_prompt, parse_values, value_tokens
 from designer.models.des_transformer.sample import (
     ForwardPredictor,
@@ -56,6 +63,25 @@ def test_causal_mask_and_context_dropping() -> None:
     dropped = torch.zeros_like(keep)
     torch.testing.assert_close(model(tokens, y, dropped), model(tokens, torch.randn(2, 3), dropped))  # values ignored
     assert not torch.allclose(model(tokens, y, keep), model(tokens, y, dropped))
+
+
+def test_cached_decoding_matches_the_full_forward_pass() -> None:
+    torch.manual_seed(0)
+    model = InverseDecoder(InverseConfig(vocab_size=12, max_length=10, n_properties=3, dim=32, depth=2, heads=2,
+                                         dim_head=8, context_dim=16)).eval()
+    tokens, properties = torch.randint(1, 12, (4, 7)), torch.randn(4, 3)
+    keep = torch.tensor([[True, False, True]] * 2 + [[False] * 3] * 2)
+    with torch.no_grad():
+        full = model(tokens, properties, keep)
+        cache = model.new_cache()
+        steps = [model(tokens[:, :3], properties, keep, cache)]  # a prefix, then one token at a time
+        steps += [model(tokens[:, i:i + 1], properties, keep, cache) for i in range(3, 7)]
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=1e-5, atol=1e-5)
+    gpt = PromptGPT(PromptConfig(vocab_size=12, max_length=10, dim=32, depth=2, heads=2, dim_head=8)).eval()
+    with torch.no_grad():
+        cache = gpt.new_cache()
+        steps = [gpt(tokens[:, :3], cache)] + [gpt(tokens[:, i:i + 1], cache) for i in range(3, 7)]
+        torch.testing.assert_close(torch.cat(steps, dim=1), gpt(tokens), rtol=1e-5, atol=1e-5)
 
 
 def test_forward_encoder_masks_padding() -> None:

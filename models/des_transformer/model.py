@@ -72,18 +72,30 @@ class MultiQueryAttention(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
-                context_mask: torch.Tensor | None = None) -> torch.Tensor:
+                context_mask: torch.Tensor | None = None, cache: dict[str, torch.Tensor] | None = None
+                ) -> torch.Tensor:
+        """``cache`` (incremental decoding): a dict that keeps the keys/values seen so far; ``x`` then
+        holds only the new positions, which follow the cached ones (a self-attention appends its new
+        keys, a cross-attention computes the context's keys once)."""
         b, n, _ = x.shape
         x = self.norm(x)
         q = self.to_q(self.dropout(x)).view(b, n, self.heads, self.dim_head).transpose(1, 2)  # (B, H, N, d)
-        source = x if context is None else self.norm_context(context)
-        kv = torch.cat([self.null_kv.expand(b, 1, -1), self.to_kv(self.dropout(source))], dim=1)  # (B, 1+J, d)
+        past = cache.get("kv") if cache is not None else None
+        if context is not None and past is not None:
+            kv = past
+        else:
+            source = x if context is None else self.norm_context(context)
+            head = self.null_kv.expand(b, 1, -1) if past is None else past
+            kv = torch.cat([head, self.to_kv(self.dropout(source))], dim=1)  # (B, 1+J, d)
+        if cache is not None:
+            cache["kv"] = kv
         sim = torch.einsum("bhid,bjd->bhij", q, kv) * self.dim_head ** -0.5
         hidden = torch.zeros(b, 1, n, kv.shape[1], dtype=torch.bool, device=x.device)
         if context_mask is not None:
             hidden = hidden | ~F.pad(context_mask, (1, 0), value=True)[:, None, None, :]
-        if self.causal:  # position i sees the null key and positions ≤ i
-            future = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
+        if self.causal:  # position i (after `earlier` cached ones) sees the null key and positions ≤ i
+            earlier = kv.shape[1] - 1 - n
+            future = torch.ones(n, kv.shape[1] - 1, dtype=torch.bool, device=x.device).triu(earlier + 1)
             hidden = hidden | F.pad(future, (1, 0), value=False)[None, None]
         sim = sim.masked_fill(hidden, -torch.finfo(sim.dtype).max)
         out = torch.einsum("bhij,bjd->bhid", sim.softmax(-1), kv)
@@ -182,15 +194,23 @@ class InverseDecoder(nn.Module):
         self.to_logits = nn.Linear(c.dim, c.vocab_size, bias=False)
         self.register_buffer("positions", sinusoidal(c.max_length, c.dim), persistent=False)
 
-    def forward(self, tokens: torch.Tensor, properties: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, properties: torch.Tensor, keep: torch.Tensor,
+                cache: list[dict[str, torch.Tensor]] | None = None) -> torch.Tensor:
+        """With ``cache`` (from :meth:`new_cache`, one per sequence batch and condition), ``tokens``
+        are only the positions after those already decoded: sampling costs O(L) instead of O(L²)."""
+        start = cache[0]["kv"].shape[1] - 1 if cache and "kv" in cache[0] else 0
         n = tokens.shape[1]
         context = self.context(properties)
-        h = self.init_norm(self.embed(tokens) + self.positions[:n])
-        for self_attention, cross_attention, feed_forward in self.layers:
-            h = self_attention(h) + h
-            h = cross_attention(h, context, keep) + h
+        h = self.init_norm(self.embed(tokens) + self.positions[start:start + n])
+        for k, (self_attention, cross_attention, feed_forward) in enumerate(self.layers):
+            h = self_attention(h, cache=cache[2 * k] if cache else None) + h
+            h = cross_attention(h, context, keep, cache=cache[2 * k + 1] if cache else None) + h
             h = feed_forward(h) + h
         return self.to_logits(self.final_norm(h))
+
+    def new_cache(self) -> list[dict[str, torch.Tensor]]:
+        """Empty key/value caches, one per attention layer, for incremental decoding."""
+        return [{} for _ in range(2 * len(self.layers))]
 
 
 @dataclass
@@ -225,9 +245,15 @@ class PromptGPT(nn.Module):
         self.to_logits = nn.Linear(c.dim, c.vocab_size, bias=False)
         self.register_buffer("positions", sinusoidal(c.max_length, c.dim), persistent=False)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        h = self.init_norm(self.embed(tokens) + self.positions[: tokens.shape[1]])
-        for attention, feed_forward in self.layers:
-            h = attention(h) + h
+    def forward(self, tokens: torch.Tensor, cache: list[dict[str, torch.Tensor]] | None = None) -> torch.Tensor:
+        """``cache`` as :meth:`InverseDecoder.forward`: ``tokens`` then follow those already decoded."""
+        start = cache[0]["kv"].shape[1] - 1 if cache and "kv" in cache[0] else 0
+        h = self.init_norm(self.embed(tokens) + self.positions[start:start + tokens.shape[1]])
+        for k, (attention, feed_forward) in enumerate(self.layers):
+            h = attention(h, cache=cache[k] if cache else None) + h
             h = feed_forward(h) + h
         return self.to_logits(self.final_norm(h))
+
+    def new_cache(self) -> list[dict[str, torch.Tensor]]:
+        """Empty key/value caches, one per attention layer, for incremental decoding."""
+        return [{} for _ in self.layers]

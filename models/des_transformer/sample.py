@@ -177,10 +177,11 @@ class InverseGenerator:
         tokens = torch.full((b, 1), 1, dtype=torch.long)  # BOS
         finished = torch.zeros(b, dtype=torch.bool)
         conditional = bool(keep.any())
+        cache, unconditional_cache = self.model.new_cache(), self.model.new_cache()  # keys/values decoded so far
         for _ in range(length - 1):
-            logits = self.model(tokens, scaled, keep)[:, -1]
+            logits = self.model(tokens[:, -1:], scaled, keep, cache)[:, -1]
             if conditional and guidance != 1:
-                unconditional = self.model(tokens, scaled, torch.zeros_like(keep))[:, -1]
+                unconditional = self.model(tokens[:, -1:], scaled, torch.zeros_like(keep), unconditional_cache)[:, -1]
                 logits = unconditional + guidance * (logits - unconditional)
             logits = logits / self.temperature
             if self.top_fraction:
@@ -271,8 +272,9 @@ class MultiTaskModel:
         tokens = torch.tensor(prompts, dtype=torch.long)
         finished = torch.zeros(len(prompts), dtype=torch.bool)
         eos = self.vocabulary.index[EOS]
-        for _ in range(min(steps, self.model.config.max_length - tokens.shape[1])):
-            logits = self.model(tokens)[:, -1] / temperature
+        cache = self.model.new_cache()  # the prompt is read once, then one new token per step
+        for step in range(min(steps, self.model.config.max_length - tokens.shape[1])):
+            logits = self.model(tokens if step == 0 else tokens[:, -1:], cache)[:, -1] / temperature
             logits[:, 0] = -torch.inf
             if generator is None:
                 nxt = logits.argmax(-1, keepdim=True)
