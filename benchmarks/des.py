@@ -2,6 +2,7 @@
 
     python benchmarks/des.py forward     # QM9 forward model vs a GIN baseline at equal CPU time, + xTB
     python benchmarks/des.py inverse     # QM9 inverse models (autoregressive, diffusion): validity, control
+    python benchmarks/des.py moses       # MOSES inverse model: MOSES metrics at n = 10,000, sampling speed
 
 Each part merges its section into ``benchmarks/results/des.json`` and rewrites ``des.md``. Every
 number is on the test split (QM9: the seeded 10 % the models never trained on or were chosen on;
@@ -17,9 +18,14 @@ MOSES: the MOSES test split); settings are never tuned here.
   |requested − achieved| conditioned vs unconditioned (ratio) scored by the forward model, which
   never saw the test molecules.
 
-Still to write (issue #13): the MOSES inverse model's MOSES metrics (its target control runs in the
-shared ``benchmarks/targets.py``), xTB scoring of generated QM9 molecules, and the multi-task vs
-single-task comparison.
+- MOSES: ``--n`` unconditional samples of the MOSES inverse model scored by the moses-package metrics
+  (the same block and FCD floor as ``benchmarks/graph_dit.py``), and molecules per second for
+  unconditional and guided (all four targets, the card's guidance scale) sampling on one thread. Its
+  target control is measured by the shared protocol: ``python benchmarks/targets.py --models
+  des-inverse-moses char-rnn``.
+
+Still to write (issue #13): xTB scoring of generated QM9 molecules and the multi-task vs single-task
+comparison.
 """
 
 from __future__ import annotations
@@ -190,6 +196,39 @@ def inverse(args: argparse.Namespace) -> dict[str, Any]:
     return {"inverse": out}
 
 
+def moses(args: argparse.Namespace) -> dict[str, Any]:
+    from graph_dit import fcd_floor, moses_block  # the MOSES metrics block Graph DiT is measured with
+
+    from designer import metrics
+    from designer.data import moses_smiles, moses_test_stats
+
+    torch.set_num_threads(1)
+    test, test_stats = moses_smiles("test"), moses_test_stats("test")
+    data = {"test_stats": test_stats, "train": set(moses_smiles("train")),
+            "floor": lambda n_valid: fcd_floor(n_valid, test, test_stats)}
+    out: dict[str, Any] = {}
+    for stem in args.models:
+        path = CHECKPOINT_DIR / f"{stem}.pt"
+        if not path.exists():
+            continue
+        gen = load_inverse(path, name=stem)
+        started = time.time()
+        smiles = gen.sample(args.n, {}, seed=0, progress=True)
+        seconds = time.time() - started
+        cache = RESULTS / ".cache" / "des"
+        cache.mkdir(parents=True, exist_ok=True)
+        block = moses_block(smiles, seconds, data, cache / f"{stem}_uncond.metrics.json")
+        targets = {name: condition.default for name, condition in gen.conditions.items()}
+        started = time.time()
+        guided = gen.sample(args.n_speed, targets, seed=1)
+        block["guided_mol_per_s"] = round(args.n_speed / (time.time() - started), 2)
+        block["guided_valid"] = metrics.validity(guided)
+        block["guidance"] = gen.guidance_default
+        out[stem] = block
+        print(stem, json.dumps(block), flush=True)
+    return {"moses": out}
+
+
 def write(results: dict[str, Any]) -> None:
     path = RESULTS / "des.json"
     merged = json.loads(path.read_text()) if path.exists() else {}
@@ -219,20 +258,31 @@ def write(results: dict[str, Any]) -> None:
             lines.append(f"| {setting} | {row['valid']:.3f} | {row['unique']:.3f} | {row['novel']:.3f} | "
                          f"{row['mol_per_s']:.1f} | {ratios or '—'} |")
         lines.append("")
+    for stem, m in merged.get("moses", {}).items():
+        lines += [f"## Inverse, MOSES: {stem}, n = {int(m['n']):,} unconditional", "",
+                  "| valid | unique | novel | FCD/Test (floor at this n) | SNN | Frag | Scaf | IntDiv1 | mol/s | "
+                  f"guided mol/s (scale {m['guidance']:g}) |", "|---|---|---|---|---|---|---|---|---|---|",
+                  f"| {m['valid']:.3f} | {m['unique']:.3f} | {m['novel']:.3f} | {m['fcd_test']:.2f} "
+                  f"({m['fcd_test_floor_same_n']:.2f}) | {m['snn_test']:.3f} | {m['frag_test']:.3f} | "
+                  f"{m['scaf_test']:.3f} | {m['intdiv1']:.3f} | {m['mol_per_s']:.0f} | {m['guided_mol_per_s']:.0f} |",
+                  ""]
     (RESULTS / "des.md").write_text("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["forward", "inverse"])
+    parser.add_argument("part", choices=["forward", "inverse", "moses"])
     parser.add_argument("--limit", type=int, default=0, help="first N test molecules only (a quick look)")
     parser.add_argument("--gin-minutes", type=float, default=0.0, help="override the GIN's CPU minutes")
     parser.add_argument("--n-xtb", type=int, default=300)
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--guidance", type=float, default=3.0)
-    parser.add_argument("--models", nargs="+", default=["qm9_inverse", "qm9_diffusion"])
+    parser.add_argument("--n-speed", type=int, default=1000, help="moses: guided samples timed")
+    parser.add_argument("--models", nargs="+", help="checkpoint stems (default: qm9_inverse qm9_diffusion for "
+                                                     "inverse, moses_inverse for moses)")
     args = parser.parse_args(argv)
-    write(forward(args) if args.part == "forward" else inverse(args))
+    args.models = args.models or (["moses_inverse"] if args.part == "moses" else ["qm9_inverse", "qm9_diffusion"])
+    write({"forward": forward, "inverse": inverse, "moses": moses}[args.part](args))
 
 
 if __name__ == "__main__":
