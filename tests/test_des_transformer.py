@@ -84,6 +84,19 @@ def test_cached_decoding_matches_the_full_forward_pass() -> None:
         torch.testing.assert_close(torch.cat(steps, dim=1), gpt(tokens), rtol=1e-5, atol=1e-5)
 
 
+def test_trimming_padding_columns_leaves_the_loss_unchanged() -> None:
+    from designer.models.des_transformer.lightning import InverseModule
+
+    torch.manual_seed(0)
+    module = InverseModule(InverseConfig(vocab_size=12, max_length=16, n_properties=2, dim=32, depth=1, heads=2,
+                                         dim_head=8, context_dim=16)).eval()
+    tokens = torch.tensor([[1, 5, 6, 7, 2] + [0] * 11, [1, 8, 2] + [0] * 13])
+    scaled, keep = torch.randn(2, 2), torch.tensor([[True, False], [True, True]])
+    logits = module.model(tokens[:, :-1], scaled, keep)  # all 16 columns
+    padded = torch.nn.functional.cross_entropy(logits.reshape(-1, 12), tokens[:, 1:].reshape(-1), ignore_index=0)
+    torch.testing.assert_close(module.loss((tokens, scaled), keep), padded)
+
+
 def test_forward_encoder_masks_padding() -> None:
     torch.manual_seed(0)
     model = ForwardEncoder(ForwardConfig(vocab_size=12, max_length=10, n_properties=2, dim=32, depth=2, heads=4,

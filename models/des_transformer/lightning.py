@@ -29,6 +29,13 @@ from designer.models.des_transformer.model import (
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
+def trim(tokens: torch.Tensor) -> torch.Tensor:
+    """Drop the columns that are padding (token 0) in every row. Exact for a causal model whose loss
+    ignores padding: no kept position attends to a later one. MOSES batches are padded to 64 tokens
+    but their longest row is shorter, so this saves a third of the compute."""
+    return tokens[:, :max(2, int(tokens.ne(0).sum(1).max()))]
+
+
 class _LossModule(L.LightningModule):
     """What every model here shares: log ``loss`` in training and ``validation_loss`` as
     ``val_loss``, Adam at ``lr`` (the reference's optimizer). Subclasses define ``loss``."""
@@ -85,6 +92,7 @@ class InverseModule(_LossModule):
             keep = self.keep_mask(*scaled.shape, scaled.device)
         if self.kind == "diffusion":
             return diffusion_loss(self.model, tokens, scaled, keep)
+        tokens = trim(tokens)
         logits = self.model(tokens[:, :-1], scaled, keep)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), ignore_index=0)
 
@@ -101,6 +109,8 @@ class PromptModule(_LossModule):
 
     def loss(self, batch: Batch) -> torch.Tensor:
         tokens, answer = batch
+        tokens = trim(tokens)
+        answer = answer[:, :tokens.shape[1]]
         logits = self.model(tokens[:, :-1])
         target = tokens[:, 1:].masked_fill(~answer[:, 1:], 0)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=0)
