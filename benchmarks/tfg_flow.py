@@ -224,19 +224,23 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     path = RESULTS / "tfg_flow.json"
-    results = json.loads(path.read_text()) if path.exists() else {}
     if args.mode == "unconditional":
-        results["unconditional"] = unconditional(args.n, args.seed)
+        section, key, value = "unconditional", None, unconditional(args.n, args.seed)
     elif args.mode == "sweep":
         grid = [{key: (int if key == "k" else float)(value) for key, value in
                  (item.split("=") for item in setting.split(","))} for setting in args.grid.split(";")]
-        results.setdefault("sweep", {})[args.property] = {"n": args.n, "threads": args.threads,
-                                                          "rows": sweep(args.property, args.n, args.seed, grid)}
+        section, key = "sweep", args.property
+        value = {"n": args.n, "threads": args.threads, "rows": sweep(args.property, args.n, args.seed, grid)}
     else:
         options = {k: getattr(args, k) for k in ("k", "tau", "rho", "mu") if getattr(args, k) is not None}
-        key = f"{args.property}/{args.split}"
-        results.setdefault("guided", {})[key] = guided(args.property, args.n, args.seed, args.split, options,
-                                                             xtb=args.xtb)
+        section, key = "guided", f"{args.property}/{args.split}"
+        value = guided(args.property, args.n, args.seed, args.split, options, xtb=args.xtb)
+    # read the file only now: runs for other properties may have finished while this one ran
+    results = json.loads(path.read_text()) if path.exists() else {}
+    if key is None:
+        results[section] = value
+    else:
+        results.setdefault(section, {})[key] = value
     RESULTS.mkdir(exist_ok=True)
     path.write_text(json.dumps(results, indent=1) + "\n")
     lines = ["# TFG-Flow on QM9 (heavy atoms)", "", "Commands: `python benchmarks/tfg_flow.py ...` (see the script).",
