@@ -206,6 +206,8 @@ def moses(args: argparse.Namespace) -> dict[str, Any]:
     test, test_stats = moses_smiles("test"), moses_test_stats("test")
     data = {"test_stats": test_stats, "train": set(moses_smiles("train")),
             "floor": lambda n_valid: fcd_floor(n_valid, test, test_stats)}
+    cache = RESULTS / ".cache" / "des"
+    cache.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {}
     for stem in args.models:
         path = CHECKPOINT_DIR / f"{stem}.pt"
@@ -215,8 +217,6 @@ def moses(args: argparse.Namespace) -> dict[str, Any]:
         started = time.time()
         smiles = gen.sample(args.n, {}, seed=0, progress=True)
         seconds = time.time() - started
-        cache = RESULTS / ".cache" / "des"
-        cache.mkdir(parents=True, exist_ok=True)
         block = moses_block(smiles, seconds, data, cache / f"{stem}_uncond.metrics.json")
         targets = {name: condition.default for name, condition in gen.conditions.items()}
         started = time.time()

@@ -47,6 +47,15 @@ class Budget:
             raise ValueError("a training budget needs max_steps, max_epochs, cpu_minutes or max_minutes")
 
 
+def curve_summary(curve: Curve) -> dict[str, Any]:
+    """A model card's training facts from a checkpoint's curve: the last step, the CPU minutes spent
+    and the last validation loss measured ({} for an empty curve)."""
+    if not curve:
+        return {}
+    return {"steps": curve[-1]["step"], "cpu_minutes": curve[-1]["cpu_minutes"],
+            "val_loss": next((point["val_loss"] for point in reversed(curve) if "val_loss" in point), None)}
+
+
 class CurveKeeper(L.Callback):
     """Validation curve, export after each validation, the CPU-time budget and the packed resume copy."""
 

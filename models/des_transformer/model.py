@@ -102,6 +102,12 @@ class MultiQueryAttention(nn.Module):
         return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
 
 
+def decoded_length(cache: list[dict[str, torch.Tensor]] | None) -> int:
+    """Positions already decoded into a decoder's key/value ``cache`` (its first self-attention's keys,
+    less the null key); 0 without a cache or before the first step."""
+    return cache[0]["kv"].shape[1] - 1 if cache and "kv" in cache[0] else 0
+
+
 class PropertyContext(nn.Module):
     """(B, P) scaled properties → (B, P, C) context tokens GELU(Linear_{1→C}(y_i)) + PE_sin(i) (reference)."""
 
@@ -198,7 +204,7 @@ class InverseDecoder(nn.Module):
                 cache: list[dict[str, torch.Tensor]] | None = None) -> torch.Tensor:
         """With ``cache`` (from :meth:`new_cache`, one per sequence batch and condition), ``tokens``
         are only the positions after those already decoded: sampling costs O(L) instead of O(L²)."""
-        start = cache[0]["kv"].shape[1] - 1 if cache and "kv" in cache[0] else 0
+        start = decoded_length(cache)
         n = tokens.shape[1]
         context = self.context(properties)
         h = self.init_norm(self.embed(tokens) + self.positions[start:start + n])
@@ -247,7 +253,7 @@ class PromptGPT(nn.Module):
 
     def forward(self, tokens: torch.Tensor, cache: list[dict[str, torch.Tensor]] | None = None) -> torch.Tensor:
         """``cache`` as :meth:`InverseDecoder.forward`: ``tokens`` then follow those already decoded."""
-        start = cache[0]["kv"].shape[1] - 1 if cache and "kv" in cache[0] else 0
+        start = decoded_length(cache)
         h = self.init_norm(self.embed(tokens) + self.positions[start:start + tokens.shape[1]])
         for k, (attention, feed_forward) in enumerate(self.layers):
             h = attention(h, cache=cache[k] if cache else None) + h

@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from designer.config import read_toml
-from designer.fitting import Budget, fit
+from designer.fitting import Budget, curve_summary, fit
 from designer.models.char_rnn.model import Vocabulary, tokenize
 from designer.models.des_transformer.data import MinMax, PropertySet, property_set
 from designer.models.des_transformer.lightning import ForwardModule, InverseModule, PromptModule
@@ -176,13 +176,10 @@ def write_card(checkpoint: Path, results: Path) -> Path:
     meta = torch.load(checkpoint, map_location="cpu", weights_only=True)["meta"]
     kind = meta["config"]["model"]["kind"]
     bench = json.loads(results.read_text()) if results.exists() else {}
-    curve = meta.get("training", {}).get("curve", [])
     card: dict[str, Any] = {
         "trained_on": meta.get("trained_on", ""), "command": meta.get("command", ""), "config": meta["config"],
         "conditions": meta.get("conditions", {}), "sizes": meta.get("sizes", {}),
-        "training": {"steps": curve[-1]["step"], "cpu_minutes": curve[-1]["cpu_minutes"],
-                     "val_loss": next((c["val_loss"] for c in reversed(curve) if "val_loss" in c), None)}
-        if curve else {},
+        "training": curve_summary(meta.get("training", {}).get("curve", [])),
         "metrics": {}, "benchmark": "benchmarks/results/des.md"}
     stem = checkpoint.stem
     if kind == "forward" and "forward" in bench:

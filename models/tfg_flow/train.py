@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from designer.config import read_toml
-from designer.fitting import Budget, fit, threads
+from designer.fitting import Budget, curve_summary, fit, threads
 from designer.models.tfg_flow.data import PROPERTIES, PROPERTY_NAMES, Geometries, qm9_geometries
 from designer.models.tfg_flow.lightning import FlowModule, PredictorModule
 from designer.models.tfg_flow.model import EGNNConfig
@@ -127,11 +127,9 @@ def write_card(flow: Path, results: Path) -> Path:
 
     meta = torch.load(flow, map_location="cpu", weights_only=True)["meta"]
     bench = json.loads(results.read_text()) if results.exists() else {}
-    curve = meta.get("training", {}).get("curve", [])
     card: dict[str, Any] = {
         "trained_on": meta.get("trained_on", ""), "command": meta.get("command", ""),
-        "training": {"steps": curve[-1]["step"], "cpu_minutes": curve[-1]["cpu_minutes"],
-                     "val_loss": curve[-1].get("val_loss")} if curve else {},
+        "training": curve_summary(meta.get("training", {}).get("curve", [])),
         "metrics": {key: bench["unconditional"]["generated"][key] for key in
                     ("atom_stability", "molecule_stability", "validity", "uniqueness", "novelty")}
         if "unconditional" in bench else {},
