@@ -18,7 +18,8 @@ was trained on; used only to evaluate, never to tune). Per model and setting it 
 
 The CharRNN conditions by selection only, so its conditional samples are unconditional samples and
 its ratio is 1 by construction: with the loop it is the baseline every conditional model must beat.
-Each model runs in its own process (peak memory is per model); ``--resume`` keeps finished models.
+Each model runs in its own process (peak memory is per model); ``--resume`` keeps models already
+measured on the same targets (the draw changes when a model with other trained ranges joins).
 Writes ``benchmarks/results/targets.json`` and ``targets.md``; ``--cards`` puts each model's numbers
 in its model-card JSON (``target_benchmark``), where ``designer models`` shows them.
 """
@@ -26,6 +27,7 @@ in its model-card JSON (``target_benchmark``), where ``designer models`` shows t
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import resource
@@ -99,18 +101,19 @@ def evaluate_model(label: str, targets: dict[str, np.ndarray], args: argparse.Na
     import torch
 
     from designer.workflows.pipeline import load_generator
-    from designer.workflows.targets import sample_to_target
+    from designer.workflows.targets import DEFAULT_GUIDANCE, sample_to_target
 
     torch.set_num_threads(args.threads)
     model, options = parse_variant(label)
     generator = load_generator(model)
+    guidance = args.guidance if args.guidance is not None else getattr(generator, "default_guidance", DEFAULT_GUIDANCE)
     selection = getattr(generator, "conditioning", "model") == "selection"
     tolerance = {p: generator.conditions[p].default_tolerance() for p in PROPS}
     n = len(next(iter(targets.values())))
 
     def sample(per_sample: dict[str, np.ndarray], seed: int) -> tuple[list[str | None], float]:
         started = time.perf_counter()
-        smiles = generator.sample(n, {} if selection else per_sample, guidance=args.guidance, seed=seed,
+        smiles = generator.sample(n, {} if selection else per_sample, guidance=guidance, seed=seed,
                                   batch_size=args.batch_size, **options)
         return smiles, time.perf_counter() - started
 
@@ -120,7 +123,7 @@ def evaluate_model(label: str, targets: dict[str, np.ndarray], args: argparse.Na
                      "mean": {p: float(np.nanmean(base[:, k])) for k, p in enumerate(PROPS)}}
     report: dict[str, Any] = {"model": model, "options": options,
                               "conditioning": "selection only" if selection else "model",
-                              "tolerance": tolerance, "guidance": args.guidance, "n": n,
+                              "tolerance": tolerance, "guidance": guidance, "n": n,
                               "unconditional": unconditional, "settings": {}}
     for i, (setting, names) in enumerate(SETTINGS.items()):
         columns = [PROPS.index(p) for p in names]
@@ -142,7 +145,7 @@ def evaluate_model(label: str, targets: dict[str, np.ndarray], args: argparse.Na
         for k in range(args.loop_targets):
             target = {p: float(requested[k, j]) for j, p in enumerate(names)}
             result = sample_to_target(model, target, n=args.loop_n, tolerance="default", seed=args.seed + 100 * i + k,
-                                      max_samples=args.loop_budget * args.loop_n, guidance=args.guidance,
+                                      max_samples=args.loop_budget * args.loop_n, guidance=guidance,
                                       batch_size=args.batch_size, options=options)
             loop["delivered"] += result.counts.delivered
             loop["requested"] += args.loop_n
@@ -162,9 +165,11 @@ def evaluate_model(label: str, targets: dict[str, np.ndarray], args: argparse.Na
 def run_child(model: str, args: argparse.Namespace, targets_path: Path, part: Path) -> None:
     """Evaluate one model in a fresh process (so its peak memory is its own)."""
     command = [sys.executable, __file__, "--child", model, "--targets-file", str(targets_path), "--part", str(part),
-               "--threads", str(args.threads), "--guidance", str(args.guidance), "--seed", str(args.seed),
+               "--threads", str(args.threads), "--seed", str(args.seed),
                "--loop-targets", str(args.loop_targets), "--loop-n", str(args.loop_n),
                "--loop-budget", str(args.loop_budget), "--batch-size", str(args.batch_size)]
+    if args.guidance is not None:
+        command += ["--guidance", str(args.guidance)]
     subprocess.run(command, check=True)
 
 
@@ -230,14 +235,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
                         help="registered models; NAME[key=value,...] adds sampling options (an ablation)")
     parser.add_argument("--n", type=int, default=500, help="conditional samples per model and setting")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--guidance", type=float, default=2.0)
+    parser.add_argument("--guidance", type=float, help="one scale for every model (default: each model's own)")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--loop-targets", type=int, default=3, help="targets per setting run through the loop")
     parser.add_argument("--loop-n", type=int, default=10, help="molecules the loop delivers per target")
     parser.add_argument("--loop-budget", type=int, default=25, help="loop budget: max_samples = this × loop-n")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS / "targets")
-    parser.add_argument("--resume", action="store_true", help="keep models already measured in --work")
+    parser.add_argument("--resume", action="store_true", help="keep models measured in --work on the same targets")
     parser.add_argument("--work", type=Path, default=RESULTS / ".cache" / "targets")
     parser.add_argument("--cards", action="store_true", help="write each model's numbers into its card JSON")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -251,11 +256,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         return None
     args.work.mkdir(parents=True, exist_ok=True)
     targets, provenance = draw_targets(args.models, args.n, args.seed)
-    targets_path = args.work / f"targets_{args.n}_{args.seed}.npz"
+    # The draw depends on every model's trained ranges, so a model joining can change it: a part is
+    # kept by --resume only if it was measured on exactly these targets (their digest names it).
+    digest = hashlib.sha256(b"".join(targets[s].tobytes() for s in SETTINGS)).hexdigest()[:12]
+    provenance["digest"] = digest
+    targets_path = args.work / f"targets_{args.n}_{args.seed}_{digest}.npz"
     np.savez(targets_path, **targets)
     models: dict[str, Any] = {}
     for model in args.models:
-        part = args.work / f"{model}_{args.n}_{args.seed}.json"
+        part = args.work / f"{model}_{args.n}_{args.seed}_{digest}.json"
         if not (args.resume and part.exists()):
             run_child(model, args, targets_path, part)
         models[model] = json.loads(part.read_text())

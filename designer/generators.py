@@ -96,7 +96,9 @@ class Generator(Protocol):
     ``conditions`` the properties it can be conditioned on; ``card`` the model card's facts
     (at least ``trained_on`` and ``metrics``), shown by ``designer models``. A generator may set
     ``conditioning = "selection"`` when it ignores targets while sampling (an unconditional model):
-    the target loop then meets targets by selection alone and applies the default tolerances.
+    the target loop then meets targets by selection alone and applies the default tolerances. A
+    generator's ``default_guidance`` is the scale the target loop uses when none is asked for (2 if
+    it declares none).
     """
 
     name: str

@@ -163,13 +163,34 @@ def test_cards_carry_held_out_numbers_and_targets(trained: dict[str, Path], tmp_
     numbers = {"size": {"mae": 0.5, "r2": 0.9, "n": 20}, "minus_size": {"mae": 0.6, "r2": 0.8, "n": 20}}
     results = tmp_path / "des.json"
     results.write_text(json.dumps({"forward": {"transformer": numbers, "gin": numbers, "n_test": 20},
-                                   "inverse": {"inverse": {"all": {"valid": 0.5}}}}))
+                                   "inverse": {"inverse": {"all": {"valid": 0.5}}},
+                                   "guidance": {"inverse": {"chosen": 1.5, "rows": []}}}))
     forward = json.loads(write_card(copies["forward"], results).read_text())
     assert forward["metrics"]["test"] == numbers and forward["training"]["steps"] == 60
     assert load_forward(copies["forward"]).meta["metrics"]["test"]["size"]["r2"] == 0.9  # the card is read back
     inverse = json.loads(write_card(copies["inverse"], results).read_text())
     assert inverse["metrics"] == {"all": {"valid": 0.5}}
     assert inverse["targets"] == describe_targets(load_inverse(copies["inverse"]).conditions)
+    assert load_inverse(copies["inverse"]).default_guidance == 1.5  # the swept scale is the sampler's default
+    card = copies["inverse"].with_suffix(".json")
+    card.write_text(json.dumps({**inverse, "target_benchmark": {"delivered_per_s": 3.0}}))
+    assert json.loads(write_card(copies["inverse"], results).read_text())["target_benchmark"] == {"delivered_per_s": 3.0}
+
+
+def test_gin_baseline_resumes_its_cpu_budget(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from des import gin_baseline
+
+    data = tiny_set(40)
+    scaler = MinMax.fit(data.values)
+    train_part, test_part = (data.smiles[:30], data.values[:30]), (data.smiles[30:], data.values[30:])
+    state = tmp_path / "gin.pt"
+    predicted, facts = gin_baseline(train_part, test_part, scaler, cpu_minutes=0.002, state_path=state)
+    assert predicted.shape == (10, 2) and facts["steps"] >= 1 and state.exists()
+    _, again = gin_baseline(train_part, test_part, scaler, cpu_minutes=0.002, state_path=state)
+    assert again["steps"] == facts["steps"]  # the budget was already spent: nothing more is trained
 
 
 def test_minmax_round_trip() -> None:

@@ -139,7 +139,7 @@ class InverseGenerator:
         self.model, self.vocabulary, self.names, self.scaler = model.eval(), vocabulary, list(names), scaler
         self.name = name
         meta = dict(meta or {})
-        self.guidance_default = float(meta.get("guidance_default", 3.0))
+        self.default_guidance = float(meta.get("guidance_default", 3.0))  # the target loop reads it
         self.temperature = float(meta.get("temperature", 1.0))
         self.top_fraction = meta.get("top_fraction")
         self.conditions: dict[str, Condition] = {}
@@ -153,7 +153,7 @@ class InverseGenerator:
                                               default_note=c.get("default_note", "middle of the training range"),
                                               description=description, unit=units.get(prop, ""))
         self.card: dict[str, Any] = {"trained_on": meta.get("trained_on", ""), "metrics": meta.get("metrics", {}),
-                                     "command": meta.get("command", ""), "guidance_default": self.guidance_default}
+                                     "command": meta.get("command", ""), "guidance_default": self.default_guidance}
 
     def encode_targets(self, targets: Mapping[str, Any], b: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Scaled property values (B, P) and the keep mask (B, P): properties not targeted are dropped."""
@@ -202,7 +202,7 @@ class InverseGenerator:
         """``n`` canonical SMILES (an invalid string is returned as it is, an empty one as None).
         Targets may be scalars or one value per sample; ``guidance`` None = the card's default."""
         targets = dict(targets or {})
-        guidance = self.guidance_default if guidance is None else float(guidance)
+        guidance = self.default_guidance if guidance is None else float(guidance)
         if guidance < 0:
             raise DesignerError(f"guidance must be >= 0 (got {guidance:g})")
         generator = torch.Generator().manual_seed(int(seed))

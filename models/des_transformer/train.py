@@ -191,7 +191,15 @@ def write_card(checkpoint: Path, results: Path) -> Path:
         from designer.models.des_transformer.sample import load_inverse
 
         card["targets"] = describe_targets(load_inverse(checkpoint).conditions)
+        swept = bench.get("guidance", {}).get(stem)
+        if swept:  # the default scale chosen on validation targets by `benchmarks/des.py guidance`
+            card["guidance_default"] = swept["chosen"]
+            card["guidance_sweep"] = "benchmarks/results/des.md"
     out = checkpoint.with_suffix(".json")
+    if out.exists():  # the shared target benchmark's numbers (benchmarks/targets.py --cards) stay
+        previous = json.loads(out.read_text())
+        if "target_benchmark" in previous:
+            card["target_benchmark"] = previous["target_benchmark"]
     out.write_text(json.dumps(card, indent=1) + "\n")
     return out
 

@@ -79,6 +79,7 @@ class GraphDiTGenerator:
     """A trained Graph DiT conditioned on QED, SA, logP, MW (numeric) and PAINS-free (categorical)."""
 
     kind = "molecule"
+    default_guidance = 2.0  # the reference's scale; the sweep in the card kept it
 
     def __init__(self, model: GraphDiT, noise: GraphNoise, meta: Mapping[str, Any], name: str = "graph-dit",
                  reference: Mapping[str, np.ndarray] | None = None) -> None:
@@ -104,7 +105,7 @@ class GraphDiTGenerator:
         self.card: dict[str, Any] = {"trained_on": self.meta.get("trained_on", ""),
                                      "metrics": dict(self.meta.get("metrics", {})),
                                      "command": self.meta.get("command", ""),
-                                     "guidance_default": 2.0,
+                                     "guidance_default": self.default_guidance,
                                      "sample_steps": self.meta.get("sample_steps", noise.T)}
 
     # -- conditioning -----------------------------------------------------------------------------
