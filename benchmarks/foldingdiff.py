@@ -77,6 +77,26 @@ def rg_fit(backbones: list[np.ndarray]) -> dict[str, float]:
     return {"a": round(float(np.exp(log_a)), 3), "b": round(float(b), 3), "mean_rg": round(float(rg.mean()), 3)}
 
 
+def self_consistency(group: list[np.ndarray], natural: list[np.ndarray], others: int = 5) -> dict[str, float]:
+    """The self-consistency proxy that needs no folding model (issue #14, item 3): ProteinMPNN designs a
+    sequence on each backbone (temperature 0.1, seed 0); its log-likelihood on that backbone is set
+    against its mean log-likelihood threaded onto ``others`` natural test backbones of the same length
+    (the first L residues of longer chains; never the backbone itself). A backbone whose design fits
+    it much better than other folds of its length carries sequence-specific structure; a natural
+    chain's gap is the reference."""
+    own, gaps = [], []
+    for index, coords in enumerate(group):
+        length = len(coords)
+        pool = [c[:length] for c in natural if len(c) >= length and c is not coords]
+        picks = [pool[i] for i in np.random.default_rng(index).permutation(len(pool))[:others]]
+        sequence, ll = structure.mpnn_design(coords)
+        away = np.mean([structure.mpnn_sequence_ll(other, sequence) for other in picks])
+        own.append(ll)
+        gaps.append(ll - away)
+    return {"own": summary(own)["mean"], "gap": summary(gaps)["mean"], "gap_sd": summary(gaps)["sd"],
+            "fraction_gap_above_0.5": round(float(np.mean(np.asarray(gaps) > 0.5)), 4)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=500)
@@ -133,12 +153,15 @@ def main() -> None:
     t0 = time.time()
     mpnn = {label: summary([structure.mpnn_ll(b) for b in group])
             for label, group in (("generated", sub_gen), ("natural_test", sub_nat))}
+    consistency = {label: self_consistency(group, test)
+                   for label, group in (("generated", sub_gen), ("natural_test", sub_nat))}
     mpnn_seconds = time.time() - t0
     result = {"n_generated": args.n, "n_test_chains": len(test), "subset_for_tm_and_mpnn": args.subset,
               "tm_train_references": args.tm_refs, "diffusion_steps": gen_model.diffusion.steps,
               "generation_seconds": round(gen_seconds, 1), "speed_cpu_1_thread": speed,
               "angles": angles, "secondary_structure": ss, "geometry": geometry,
               "max_tm_to_train": tm_train, "pairwise_tm": pairwise, "mpnn_mean_log_likelihood": mpnn,
+              "mpnn_self_consistency": consistency,
               "tm_seconds": round(tm_seconds, 1), "mpnn_seconds": round(mpnn_seconds, 1),
               "checkpoint_card": {k: gen_model.card.get(k) for k in ("steps_trained", "train_seconds", "metrics")},
               "not_measured": "designability (scTM >= 0.5): needs a folding model (OmegaFold/ESMFold), "
@@ -161,6 +184,11 @@ def main() -> None:
                  f"{tm_train['natural_test']} |")
     lines.append(f"| pairwise TM (subset {args.subset}) | {pairwise['generated']} | {pairwise['natural_test']} |")
     lines.append(f"| ProteinMPNN mean log-lik (subset {args.subset}) | {mpnn['generated']} | {mpnn['natural_test']} |")
+    g, t = consistency["generated"], consistency["natural_test"]
+    lines.append(f"| ProteinMPNN self-consistency: own − other same-length natural backbones (nats/res; subset "
+                 f"{args.subset}) | {g['gap']} ± {g['gap_sd']} | {t['gap']} ± {t['gap_sd']} |")
+    lines.append(f"| backbones whose design prefers them by > 0.5 nats/res | {g['fraction_gap_above_0.5']} | "
+                 f"{t['fraction_gap_above_0.5']} |")
     lines += ["", f"Speed (1 CPU thread, T = {gen_model.diffusion.steps}, batch 32): {speed}",
               "", "Ramachandran plots (natural left, generated right): foldingdiff_ramachandran.png",
               "", f"Not measured: {result['not_measured']}."]

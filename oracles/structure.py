@@ -146,6 +146,30 @@ def mpnn_design(coords: Any, temperature: float = 0.1, seed: int = 0) -> tuple[s
     return sequence, float(ll)
 
 
+def mpnn_sequence_ll(coords: Any, sequence: str, seed: int = 0) -> float:
+    """ProteinMPNN's mean log-likelihood (nats/residue) of a given ``sequence`` threaded onto the
+    backbone ``coords`` (same length), under one seeded random decoding order — its score-only mode.
+    Used by the self-consistency proxy: a designable backbone's designed sequence should fit that
+    backbone better than other backbones of the same length."""
+    import torch
+
+    xyz = _check(coords)
+    length = len(xyz)
+    if len(sequence) != length:
+        raise DesignerError(f"sequence of {len(sequence)} residues for a backbone of {length}")
+    unknown = sorted(set(sequence) - set(MPNN_ALPHABET))
+    if unknown:
+        raise DesignerError(f"residue {unknown[0]!r} is not one ProteinMPNN knows ({MPNN_ALPHABET})")
+    model = _mpnn()
+    X = torch.tensor(xyz[None, :, :4], dtype=torch.float32)
+    S = torch.tensor([[MPNN_ALPHABET.index(a) for a in sequence]])
+    ones = torch.ones(1, length)
+    randn = torch.randn((1, length), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        log_probs = model(X, S, ones, ones, torch.arange(length)[None], torch.ones(1, length, dtype=torch.long), randn)
+    return float(log_probs[0].gather(-1, S[0][:, None]).mean())
+
+
 def design_sequences(backbones: Candidates, per_backbone: int = 1, temperature: float = 0.1,
                      seed: int = 0) -> Candidates:
     """ProteinMPNN sequences for every valid backbone: ``per_backbone`` samples each (seeds ``seed``,

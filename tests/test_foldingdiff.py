@@ -138,6 +138,17 @@ def test_structure_oracles(chain: np.ndarray) -> None:
     assert structure.tm_score(chain, chain) == pytest.approx(1.0, abs=1e-3)
 
 
+def test_mpnn_self_consistency_prefers_the_designed_backbone(chain: np.ndarray) -> None:
+    from designer.oracles import structure
+
+    own, other = chain[:50], chain[-50:]
+    sequence, ll = structure.mpnn_design(own)
+    assert structure.mpnn_sequence_ll(own, sequence) == pytest.approx(ll, abs=1e-5)  # same seeded order
+    assert structure.mpnn_sequence_ll(other, sequence) < ll - 0.5  # another fold of the same length
+    with pytest.raises(DesignerError, match="sequence of 49 residues"):
+        structure.mpnn_sequence_ll(own, sequence[:-1])
+
+
 def test_design_sequences_to_fasta(tmp_path: Path, chain: np.ndarray, monkeypatch, capsys) -> None:
     from Bio import SeqIO
 
