@@ -4,6 +4,7 @@
     python benchmarks/des.py inverse     # QM9 inverse models (autoregressive, diffusion): validity, control
     python benchmarks/des.py moses       # MOSES inverse model: MOSES metrics at n = 10,000, sampling speed
     python benchmarks/des.py guidance    # MOSES inverse model: guidance scale on validation targets (the default)
+    python benchmarks/des.py multitask   # the joint prompt model vs the forward and inverse models it replaces
 
 Each part merges its section into ``benchmarks/results/des.json`` and rewrites ``des.md``. Every
 number is on the test split (QM9: the seeded 10 % the models never trained on or were chosen on;
@@ -25,8 +26,7 @@ MOSES: the MOSES test split); settings are never tuned here.
   target control is measured by the shared protocol: ``python benchmarks/targets.py --models
   des-inverse-moses char-rnn``.
 
-Still to write (issue #13): xTB scoring of generated QM9 molecules and the multi-task vs single-task
-comparison.
+Still to write (issue #13): xTB scoring of generated QM9 molecules.
 """
 
 from __future__ import annotations
@@ -305,6 +305,53 @@ def guidance(args: argparse.Namespace) -> dict[str, Any]:
     return {"guidance": out}
 
 
+def multitask(args: argparse.Namespace) -> dict[str, Any]:
+    """The joint prompt model against the two single-task models it replaces (the paper's claim: as good
+    or better). Forward: MAE and R² on the first ``--n`` QM9 test molecules, multi-task vs the forward
+    model. Inverse: ``--n-targets`` test molecules' properties (gap alone, and all 12), ``--per-target``
+    samples each from the multi-task model and from the autoregressive inverse model, scored by the
+    forward model; MAE ratio against each model's own unconditional samples."""
+    from designer import metrics
+    from designer.models.des_transformer.sample import load_multitask
+
+    torch.set_num_threads(1)
+    data = qm9_set(seed=0)
+    training = set(data.part(0)[0])
+    test_smiles, test_values = data.part(2)
+    joint = load_multitask(CHECKPOINT_DIR / "qm9_multitask.pt")
+    forward_model = load_forward(CHECKPOINT_DIR / "qm9_forward.pt")
+    single = load_inverse(CHECKPOINT_DIR / "qm9_inverse.pt", name="qm9_inverse")
+    smiles, values = test_smiles[:args.n], test_values[:args.n]
+    out: dict[str, Any] = {"n_forward": len(smiles), "forward": {
+        "multitask": errors(values, joint.predict(smiles)[0], QM9_PROPERTIES),
+        "single_task": errors(values, forward_model.predict(smiles)[0], QM9_PROPERTIES)}}
+    picked = np.random.default_rng(2).choice(len(test_smiles), size=args.n_targets, replace=False)
+    samplers = {"multitask": lambda n, t, seed: joint.sample(n, t, seed=seed),
+                "single_task": lambda n, t, seed: single.sample(n, t, seed=seed)}
+    inverse_rows: dict[str, Any] = {}
+    for label, sample in samplers.items():
+        base, _ = forward_model.predict(sample(args.n_targets * args.per_target, {}, 0))
+        for setting, names in {"gap alone": ["gap"], "all 12": list(QM9_PROPERTIES)}.items():
+            started, made, requested = time.time(), [], []
+            for k, row in enumerate(picked):
+                target = {name: float(test_values[row, QM9_PROPERTIES.index(name)]) for name in names}
+                made += sample(args.per_target, target, k + 1)
+                requested += [test_values[row]] * args.per_target
+            seconds = time.time() - started
+            got, want = forward_model.predict(made)[0], np.asarray(requested)
+            entry: dict[str, Any] = {"valid": metrics.validity(made), "novel": metrics.novelty(
+                metrics.valid_smiles(made), training), "mol_per_s": round(len(made) / seconds, 2)}
+            for name in ("gap", "mu", "homo"):
+                j = QM9_PROPERTIES.index(name)
+                entry[name] = {"ratio": round(float(np.nanmean(np.abs(got[:, j] - want[:, j]))
+                                                    / np.nanmean(np.abs(base[:, j] - want[:, j]))), 3)}
+            inverse_rows.setdefault(setting, {})[label] = entry
+            print(label, setting, json.dumps(entry), flush=True)
+    out["inverse"] = inverse_rows
+    out["n_targets"], out["per_target"] = args.n_targets, args.per_target
+    return {"multitask": out}
+
+
 def write(results: dict[str, Any]) -> None:
     path = RESULTS / "des.json"
     merged = json.loads(path.read_text()) if path.exists() else {}
@@ -344,6 +391,22 @@ def write(results: dict[str, Any]) -> None:
             cells = " | ".join(f"{r[p]['ratio']:.2f} / {r[p]['corr']:.2f}" for p in ("qed", "sa", "logp", "mw"))
             lines.append(f"| {r['scale']:g} | {r['valid']:.3f} | {r['mol_per_s']:.0f} | {cells} |")
         lines.append("")
+    if "multitask" in merged:
+        m = merged["multitask"]
+        lines += [f"## Multi-task vs single-task, QM9 test split (forward on {m['n_forward']:,} molecules)", "",
+                  "| property | multi-task MAE | R² | single-task MAE | R² |", "|---|---|---|---|---|"]
+        for name in QM9_PROPERTIES:
+            a, b = m["forward"]["multitask"][name], m["forward"]["single_task"][name]
+            lines.append(f"| {name} | {a['mae']:.4g} | {a['r2']:.3f} | {b['mae']:.4g} | {b['r2']:.3f} |")
+        lines += ["", f"Inverse: {m['n_targets']} test targets × {m['per_target']} samples, scored by the forward "
+                  "model; MAE ratio to the same model's unconditional samples.", "",
+                  "| setting | model | valid | novel | mol/s | gap ratio | μ ratio | HOMO ratio |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for setting, models in m["inverse"].items():
+            for label, e in models.items():
+                lines.append(f"| {setting} | {label} | {e['valid']:.3f} | {e['novel']:.3f} | {e['mol_per_s']:.1f} | "
+                             f"{e['gap']['ratio']:.2f} | {e['mu']['ratio']:.2f} | {e['homo']['ratio']:.2f} |")
+        lines.append("")
     for stem, m in merged.get("moses", {}).items():
         lines += [f"## Inverse, MOSES: {stem}, n = {int(m['n']):,} unconditional", "",
                   "| valid | unique | novel | FCD/Test (floor at this n) | SNN | Frag | Scaf | IntDiv1 | mol/s | "
@@ -357,20 +420,23 @@ def write(results: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["forward", "inverse", "moses", "guidance"])
+    parser.add_argument("part", choices=["forward", "inverse", "moses", "guidance", "multitask"])
     parser.add_argument("--limit", type=int, default=0, help="first N test molecules only (a quick look)")
     parser.add_argument("--gin-minutes", type=float, default=0.0, help="override the GIN's CPU minutes")
     parser.add_argument("--n-xtb", type=int, default=300)
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--scales", type=float, nargs="+", default=[1, 2, 3, 5], help="guidance: scales swept")
+    parser.add_argument("--n-targets", type=int, default=50, help="multitask: test targets for the inverse side")
+    parser.add_argument("--per-target", type=int, default=10, help="multitask: samples per target")
     parser.add_argument("--n-speed", type=int, default=1000, help="moses: guided samples timed")
     parser.add_argument("--models", nargs="+", help="checkpoint stems (default: qm9_inverse qm9_diffusion for "
                                                      "inverse, moses_inverse for moses)")
     args = parser.parse_args(argv)
     args.models = args.models or (["moses_inverse"] if args.part in ("moses", "guidance")
                                   else ["qm9_inverse", "qm9_diffusion"])
-    write({"forward": forward, "inverse": inverse, "moses": moses, "guidance": guidance}[args.part](args))
+    parts = {"forward": forward, "inverse": inverse, "moses": moses, "guidance": guidance, "multitask": multitask}
+    write(parts[args.part](args))
 
 
 if __name__ == "__main__":
