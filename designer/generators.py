@@ -26,6 +26,13 @@ PROPERTY_DESCRIPTIONS = {  # molecule properties shared by the MOSES models
     "brenk_free": "no Brenk unwanted-group alert (RDKit FilterCatalog)",
 }
 
+DEFAULT_PERCENTILE = {  # what a bare `--target NAME` asks of a model trained on MOSES-like molecules
+    "qed": (90, "90th percentile of the training set's QED"),
+    "sa": (10, "10th percentile of the training set's SA (easier to make)"),
+    "logp": (50, "median of the training set's logP"),
+    "mw": (50, "median of the training set's molecular weight"),
+}
+
 
 @dataclass(frozen=True)
 class Condition:

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from designer.config import read_toml
 from designer.fitting import Budget, curve_summary, fit
+from designer.generators import DEFAULT_PERCENTILE
 from designer.models.char_rnn.model import Vocabulary, tokenize
 from designer.models.des_transformer.data import MinMax, PropertySet, property_set
 from designer.models.des_transformer.lightning import ForwardModule, InverseModule, PromptModule
@@ -140,11 +141,13 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
     elif kind != "multitask":  # the multi-task module was built above, with its prompt vocabulary
         raise ValueError(f"model.kind {kind!r}: expected forward, inverse, diffusion or multitask")
     out, run_dir = Path(train_cfg["out"]), Path(train_cfg["run_dir"])
-    conditions = {name: {"low": round(float(np.percentile(train_values[:, k], 0.5)), 4),
-                         "high": round(float(np.percentile(train_values[:, k], 99.5)), 4),
-                         "default": round(float(np.median(train_values[:, k])), 4),
-                         "default_note": "median of the training split"}
-                  for k, name in enumerate(data.names)}
+    conditions = {}
+    for k, name in enumerate(data.names):  # MOSES properties default as Graph DiT's (QED 90th percentile, ...)
+        percentile, note = DEFAULT_PERCENTILE.get(name, (50, "median of the training split"))
+        conditions[name] = {"low": round(float(np.percentile(train_values[:, k], 0.5)), 4),
+                            "high": round(float(np.percentile(train_values[:, k], 99.5)), 4),
+                            "default": round(float(np.percentile(train_values[:, k], percentile)), 4),
+                            "default_note": note}
     meta: dict[str, Any] = {"data": data_cfg.get("description", data_cfg.get("set", "custom")),
                             "trained_on": data_cfg.get("description", ""), "config": config,
                             "command": f"python -m designer.models.des_transformer.train --config {config_path}",

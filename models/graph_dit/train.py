@@ -24,6 +24,7 @@ from designer.checkpoints import pack, unpack
 from designer.config import read_toml
 from designer.errors import DesignerError
 from designer.fitting import RunOptions, fit, threads
+from designer.generators import DEFAULT_PERCENTILE
 from designer.models.graph_dit.data import (
     BOND_TYPES,
     CATEGORICAL_CONDITIONS,
@@ -35,11 +36,6 @@ from designer.models.graph_dit.lightning import GraphDiTModule
 from designer.models.graph_dit.model import GraphDiTConfig
 from designer.models.graph_dit.noise import GraphNoise, graph_marginals
 from designer.models.graph_dit.sample import save_checkpoint
-
-DEFAULT_PERCENTILE = {"qed": (90, "90th percentile of the training set's QED"),
-                      "sa": (10, "10th percentile of the training set's SA (easier to make)"),
-                      "logp": (50, "median of the training set's logP"),
-                      "mw": (50, "median of the training set's molecular weight")}
 
 
 def condition_meta(graphs: GraphSet, numeric_names: tuple[str, ...] = NUMERIC_CONDITIONS,
