@@ -172,29 +172,42 @@ class InverseGenerator:
     @torch.no_grad()
     def sample_tokens(self, targets: Mapping[str, Any], b: int, *, guidance: float, generator: torch.Generator
                       ) -> list[str]:
+        """One batch, token by token from BOS. With guidance the conditional and unconditional rows run
+        as one doubled batch; rows that reached EOS leave the batch (and their cached keys/values)."""
         scaled, keep = self.encode_targets(targets, b)
         length = self.model.config.max_length
-        tokens = torch.full((b, 1), 1, dtype=torch.long)  # BOS
-        finished = torch.zeros(b, dtype=torch.bool)
-        conditional = bool(keep.any())
-        cache, unconditional_cache = self.model.new_cache(), self.model.new_cache()  # keys/values decoded so far
-        for _ in range(length - 1):
-            logits = self.model(tokens[:, -1:], scaled, keep, cache)[:, -1]
-            if conditional and guidance != 1:
-                unconditional = self.model(tokens[:, -1:], scaled, torch.zeros_like(keep), unconditional_cache)[:, -1]
-                logits = unconditional + guidance * (logits - unconditional)
+        guided = bool(keep.any()) and guidance != 1
+        if guided:  # rows [0, a) conditional, [a, 2a) the same sequences unconditional
+            scaled, keep = torch.cat([scaled, scaled]), torch.cat([keep, torch.zeros_like(keep)])
+        tokens = torch.zeros(b, length, dtype=torch.long)
+        tokens[:, 0] = 1  # BOS
+        active = torch.arange(b)  # rows still decoding
+        cache = self.model.new_cache()  # keys/values decoded so far
+        for i in range(1, length):
+            last = tokens[active, i - 1:i]
+            logits = self.model(torch.cat([last, last]) if guided else last, scaled, keep, cache)[:, -1]
+            if guided:
+                conditional, unconditional = logits.chunk(2)
+                logits = unconditional + guidance * (conditional - unconditional)
             logits = logits / self.temperature
             if self.top_fraction:
                 k = max(1, int(float(self.top_fraction) * logits.shape[-1]))
                 threshold = logits.topk(k, dim=-1).values[:, -1:]
                 logits = logits.masked_fill(logits < threshold, -torch.inf)
             logits[:, 0] = -torch.inf  # padding is never generated
-            nxt = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)
-            nxt[finished] = 0
-            tokens = torch.cat([tokens, nxt], dim=1)
-            finished |= nxt[:, 0] == 2
-            if bool(finished.all()):
+            nxt = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[:, 0]
+            tokens[active, i] = nxt
+            still = nxt != 2  # EOS ends a row
+            if not bool(still.any()):
                 break
+            if not bool(still.all()):
+                rows = still.nonzero()[:, 0]
+                active = active[rows]
+                if guided:
+                    rows = torch.cat([rows, rows + len(still)])
+                scaled, keep = scaled[rows], keep[rows]
+                for layer in cache:
+                    layer["kv"] = layer["kv"][rows]
         return [self.vocabulary.decode(row.tolist()) for row in tokens]
 
     def sample(self, n: int, targets: Mapping[str, Any] | None = None, *, guidance: float | None = None,
