@@ -26,7 +26,7 @@ MOSES: the MOSES test split); settings are never tuned here.
   target control is measured by the shared protocol: ``python benchmarks/targets.py --models
   des-inverse-moses char-rnn``.
 
-Still to write (issue #13): xTB scoring of generated QM9 molecules.
+With ``--n-xtb`` the QM9 gap control is also checked by GFN2-xTB (:func:`xtb_gap_control`).
 """
 
 from __future__ import annotations
@@ -184,8 +184,9 @@ def forward(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def control(generate: Any, requested: np.ndarray, settings: dict[str, list[str]], scorer: Any,
-            training: set[str], n: int) -> dict[str, Any]:
-    """Validity/uniqueness/novelty and MAE ratios per setting; ``generate(n, targets, seed)``."""
+            training: set[str], n: int, samples: dict[str, list[str | None]] | None = None) -> dict[str, Any]:
+    """Validity/uniqueness/novelty and MAE ratios per setting; ``generate(n, targets, seed)``. The
+    samples of each setting go into ``samples`` when it is given."""
     from designer import metrics
 
     base = generate(n, {}, 0)
@@ -206,6 +207,8 @@ def control(generate: Any, requested: np.ndarray, settings: dict[str, list[str]]
             base_mae = float(np.nanmean(np.abs(base_values[:, k] - requested[:n, k])))
             row[name] = {"mae": mae, "mae_unconditional": base_mae, "ratio": mae / base_mae}
         rows[setting or "unconditional"] = row
+        if samples is not None:
+            samples[setting or "unconditional"] = smiles
         print(setting, json.dumps(row)[:300], flush=True)
     return rows
 
@@ -217,15 +220,50 @@ def inverse(args: argparse.Namespace) -> dict[str, Any]:
     requested = data.part(2)[1][np.random.default_rng(1).permutation(len(data.part(2)[0]))]
     scorer = load_forward(CHECKPOINT_DIR / "qm9_forward.pt").predict
     settings = {"": [], "all 12": list(QM9_PROPERTIES), "gap alone": ["gap"]}
-    out = {}
+    out: dict[str, Any] = {}
+    calibration = None
     for stem in args.models:
         path = CHECKPOINT_DIR / f"{stem}.pt"
         if not path.exists():
             continue
         gen = load_inverse(path, name=stem)
+        samples: dict[str, list[str | None]] = {}
         out[stem] = control(lambda n, t, seed, g=gen: g.sample(n, t, guidance=args.guidance, seed=seed),
-                            requested, settings, scorer, training, args.n)
+                            requested, settings, scorer, training, args.n, samples)
+        if args.n_xtb:
+            calibration = calibration or xtb_gap_calibration(data.part(0), args.n_xtb)
+            out[stem]["gap alone"]["xtb"] = xtb_gap_control(samples, requested[:args.n, QM9_PROPERTIES.index("gap")],
+                                                            calibration, args.n_xtb)
     return {"inverse": out}
+
+
+def xtb_gap_calibration(train: tuple[list[str], np.ndarray], n: int) -> tuple[float, float]:
+    """GFN2-xTB gaps are smaller than QM9's DFT gaps: the line xTB = a·DFT + b fitted on ``n`` training
+    molecules maps a requested DFT gap onto the xTB scale."""
+    picked = np.random.default_rng(3).choice(len(train[0]), size=n, replace=False)
+    xtb = xtb_values([train[0][i] for i in picked])["gap"]
+    dft = train[1][picked, QM9_PROPERTIES.index("gap")]
+    ok = np.isfinite(xtb)
+    slope, intercept = np.polyfit(dft[ok], xtb[ok], 1)
+    return float(slope), float(intercept)
+
+
+def xtb_gap_control(samples: dict[str, list[str | None]], requested_gap: np.ndarray, calibration: tuple[float, float],
+                    n: int) -> dict[str, Any]:
+    """Gap control checked by physics instead of the forward model: GFN2-xTB gap of the first ``n``
+    samples asked for the gap alone vs of unconditional samples, against the requested gap mapped to
+    the xTB scale (MAE ratio) and as Pearson r (requested DFT gap vs xTB gap)."""
+    slope, intercept = calibration
+    wanted = slope * requested_gap[:n] + intercept
+    result: dict[str, Any] = {"n": n, "calibration": {"slope": round(slope, 4), "intercept": round(intercept, 4)}}
+    errors_by = {}
+    for label, key in (("conditional", "gap alone"), ("unconditional", "unconditional")):
+        gap = xtb_values([s or "" for s in samples[key][:n]])["gap"]
+        errors_by[label] = float(np.nanmean(np.abs(gap - wanted)))
+        result[f"pearson_{label}"] = round(pearson(requested_gap[:n], gap), 3)
+        result[f"mae_{label}"] = round(errors_by[label], 4)
+    result["ratio"] = round(errors_by["conditional"] / errors_by["unconditional"], 3)
+    return result
 
 
 def moses(args: argparse.Namespace) -> dict[str, Any]:
@@ -380,6 +418,12 @@ def write(results: dict[str, Any]) -> None:
             ratios = ", ".join(f"{k} {v['ratio']:.2f}" for k, v in row.items() if isinstance(v, dict))
             lines.append(f"| {setting} | {row['valid']:.3f} | {row['unique']:.3f} | {row['novel']:.3f} | "
                          f"{row['mol_per_s']:.1f} | {ratios or '—'} |")
+        x = rows.get("gap alone", {}).get("xtb")
+        if x:
+            lines += ["", f"GFN2-xTB check of the gap (first {x['n']} samples; requested DFT gap mapped to xTB by "
+                      f"xTB = {x['calibration']['slope']:.3f}·DFT + {x['calibration']['intercept']:.3f}, fitted on "
+                      f"training molecules): MAE ratio {x['ratio']:.2f}; Pearson r(requested, xTB gap) "
+                      f"{x['pearson_conditional']:.3f} conditioned vs {x['pearson_unconditional']:.3f} unconditioned."]
         lines.append("")
     for stem, g in merged.get("guidance", {}).items():
         lines += [f"## Guidance scale, {stem}: {g['n']} validation targets, all four given", "",
@@ -425,7 +469,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gin-minutes", type=float, default=0.0, help="override the GIN's CPU minutes")
     parser.add_argument("--n-xtb", type=int, default=300)
     parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--guidance", type=float, default=3.0)
+    parser.add_argument("--guidance", type=float, help="inverse: one scale (default: each model's own)")
     parser.add_argument("--scales", type=float, nargs="+", default=[1, 2, 3, 5], help="guidance: scales swept")
     parser.add_argument("--n-targets", type=int, default=50, help="multitask: test targets for the inverse side")
     parser.add_argument("--per-target", type=int, default=10, help="multitask: samples per target")
