@@ -470,7 +470,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-xtb", type=int, default=300)
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--guidance", type=float, help="inverse: one scale (default: each model's own)")
-    parser.add_argument("--scales", type=float, nargs="+", default=[1, 2, 3, 5], help="guidance: scales swept")
+    parser.add_argument("--scales", type=float, nargs="+", default=[1, 1.5, 2, 3], help="guidance: scales swept")
     parser.add_argument("--n-targets", type=int, default=50, help="multitask: test targets for the inverse side")
     parser.add_argument("--per-target", type=int, default=10, help="multitask: samples per target")
     parser.add_argument("--n-speed", type=int, default=1000, help="moses: guided samples timed")
