@@ -76,7 +76,10 @@ class CurveKeeper(L.Callback):
     def on_load_checkpoint(self, trainer, module, checkpoint) -> None:  # type: ignore[no-untyped-def]
         if checkpoint.get("designer_curve") and not self.curve:
             self.curve = list(checkpoint["designer_curve"])
-            self.cpu_before = self.curve[-1]["cpu_minutes"]
+        # An export can be ahead of the saved state: the points after the state's step (and their CPU
+        # minutes) belong to training that was not kept.
+        self.curve = [point for point in self.curve if point["step"] <= checkpoint.get("global_step", 0)]
+        self.cpu_before = self.curve[-1]["cpu_minutes"] if self.curve else 0.0
 
     def on_validation_end(self, trainer, module) -> None:  # type: ignore[no-untyped-def]
         val = trainer.callback_metrics.get("val_loss")
@@ -139,6 +142,7 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any, *, write:
     trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt)
     if not keeper.curve or keeper.curve[-1]["step"] != trainer.global_step:
         trainer.validate(module, val_loader, verbose=False)  # a final point on the curve, then export
+    trainer.save_checkpoint(run_dir / "last.ckpt")  # --resume continues from the exported step, not the last save
     return keeper.curve
 
 

@@ -41,7 +41,7 @@ QM9_COLUMNS: dict[str, tuple[str, float, str, str]] = {
 }
 QM9_PROPERTIES = tuple(QM9_COLUMNS)
 MOSES_PROPERTIES = ("qed", "sa", "logp", "mw")
-MOSES_UNITS = {"qed": "", "sa": "", "logp": "", "mw": "Da"}
+MOSES_UNITS = {"qed": "", "sa": "", "logp": "", "mw": "g/mol"}  # as designer.generators.UNITS
 
 
 @dataclass
