@@ -186,8 +186,9 @@ def write_card(checkpoint: Path, results: Path) -> Path:
         "metrics": {}, "benchmark": "benchmarks/results/des.md"}
     stem = checkpoint.stem
     if kind == "forward" and "forward" in bench:
-        card["metrics"] = {"test": bench["forward"]["transformer"], "baseline_gin": bench["forward"]["gin"],
-                           "n_test": bench["forward"]["n_test"]}
+        card["metrics"] = {"test": bench["forward"]["transformer"], "n_test": bench["forward"]["n_test"]}
+        if bench.get("forward_gin", {}).get("n_test") == bench["forward"]["n_test"]:
+            card["metrics"]["baseline_gin"] = bench["forward_gin"]["gin"]
     elif kind in ("inverse", "diffusion"):
         card["metrics"] = bench.get("inverse", {}).get(stem) or bench.get("moses", {}).get(stem, {})
         from designer.generators import describe_targets
