@@ -165,3 +165,4 @@ class RunOptions:
     resume: bool = False
     checkpoint_minutes: float | None = None
     threads: int = 1
+    resume_copy: Path | None = None  # packed Lightning state to commit: a fresh clone continues the run

@@ -169,3 +169,23 @@ def test_design_sequences_to_fasta(tmp_path: Path, chain: np.ndarray, monkeypatc
     assert designer_cli(monkeypatch, capsys, *args)[0] == 0 and out.read_text() == first  # seeded
     code, _, err = designer_cli(monkeypatch, capsys, "design-sequences", str(tmp_path / "no.pdb"), "-o", str(out))
     assert code == 2 and "no such file" in err and err.count("\n") == 1
+
+
+def test_shipped_training_loop_resumes_from_the_packed_copy(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from designer.models.foldingdiff.train import main
+
+    config = tmp_path / "fd.toml"
+    text = (f'checkpoint = "{tmp_path}/fd.pt"\nrun_dir = "{tmp_path}/run"\nresume_copy = "{tmp_path}/packed.ckpt"\n'
+            'steps = 20\nbatch_size = 8\nlr = 5e-4\nmax_steps = 20\nval_every = 10\n'
+            '[model]\nhidden = 32\nlayers = 1\nheads = 4\nmax_offset = 16\ndropout = 0.0\n')
+    config.write_text(text)
+    main(["--config", str(config)])
+    config.write_text(text.replace("max_steps = 20", "max_steps = 30"))
+    shutil.rmtree(tmp_path / "run")  # a fresh clone: only the committed packed copy is left
+    main(["--config", str(config), "--resume"])
+    card = json.loads((tmp_path / "fd.json").read_text())
+    assert [point["step"] for point in card["curve"]] == [10, 20, 30] and card["training"]["steps"] == 30
+    assert load(tmp_path / "fd.pt").sample(1, {}, seed=0, lengths=[40])[0].shape == (40, 4, 3)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -62,77 +61,53 @@ def fit_backbones(coords: list[np.ndarray], split: np.ndarray, sizes: dict[str, 
         save_checkpoint(run.out, module.model, model_args, steps, mean, lengths,
                         {**meta, "training": {"steps": step, "curve": curve}})
 
-    fit(module, loader(0, True), loader(1, False), write=write, run_dir=run.run_dir, budget=run.budget,
-        every=run.every, resume=run.resume, checkpoint_minutes=run.checkpoint_minutes)
+    previous = []  # a resumed run continues the curve (and CPU budget) of the exported checkpoint
+    if run.resume and run.out.exists() and not base:
+        previous = read_payload(run.out, CHECKPOINT_FORMAT, "FoldingDiff").get("meta", {}).get("training", {}).get(
+            "curve", [])
+    curve = fit(module, loader(0, True), loader(1, False), write=write, run_dir=run.run_dir, budget=run.budget,
+                every=run.every, resume=run.resume, resume_copy=run.resume_copy,
+                checkpoint_minutes=run.checkpoint_minutes, curve=previous)
     module.eval()
     with torch.no_grad():
         torch.manual_seed(run.seed)  # the held-out loss draws t and noise: fixed for comparable numbers
         test_loss = float(np.mean([float(module.loss(b)) for b in loader(2, False)]))
-    return {"test_loss": round(test_loss, 4), "init": str(init) if init else None}
+    return {"test_loss": round(test_loss, 4), "init": str(init) if init else None, "curve": curve}
 
 
 def main(argv: list[str] | None = None) -> None:
-    import lightning as L
-    import torch
-    from torch.utils.data import DataLoader, TensorDataset
-
-    from designer.models.foldingdiff.data import load_chains, padded
-    from designer.models.foldingdiff.lightning import FoldingDiffModule
-    from designer.models.foldingdiff.noise import circular_mean
-    from designer.models.foldingdiff.sample import save_checkpoint
+    """The shipped model: the backbones of ``data/backbones.npz`` (PDB-id split), sizes and budget from
+    the config; ``--resume`` continues from ``<run_dir>/last.ckpt`` or the committed packed copy."""
+    from designer.fitting import Budget, curve_summary
+    from designer.models.foldingdiff.data import load_chains
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", required=True)
+    parser.add_argument("--resume", action="store_true", help="continue the run (weights, optimizer, curve, budget)")
     args = parser.parse_args(argv)
     cfg: dict[str, Any] = read_toml(args.config)
-    torch.set_num_threads(int(cfg.get("threads", 1)))
-    torch.manual_seed(int(cfg.get("seed", 0)))
     chains = load_chains()
-    idx = {s: [i for i, v in enumerate(chains.split) if v == s] for s in ("train", "validation", "test")}
-    x, m = padded([chains.angles[i] for i in idx["train"]])
-    mean = circular_mean(x.reshape(-1, 6), m.reshape(-1, 6))  # per-angle circular mean (mean shift)
-
-    def shift(a: np.ndarray, mask: np.ndarray) -> torch.Tensor:
-
-        return torch.from_numpy(np.where(mask, np.angle(np.exp(1j * (a - mean))), 0).astype(np.float32))
-    xv, mv = padded([chains.angles[i] for i in idx["validation"]])
-    train = DataLoader(TensorDataset(shift(x, m), torch.from_numpy(m)), batch_size=cfg["batch_size"],
-                       shuffle=True, drop_last=True)
-    val = DataLoader(TensorDataset(shift(xv, mv), torch.from_numpy(mv)), batch_size=256)
-    model_args = dict(cfg["model"])
-    module = FoldingDiffModule(model_args, cfg["steps"], cfg["lr"], cfg.get("warmup", 200), cfg["max_steps"])
+    split = np.array([{"train": 0, "validation": 1, "test": 2}[s] for s in chains.split])
     out = Path(cfg["checkpoint"])
-    lengths = [len(chains.angles[i]) for i in idx["train"]]
-    start = time.time()
-
-    def write(trainer: L.Trainer, final: bool = False) -> None:
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        meta = {"step": trainer.global_step, "seconds": round(time.time() - start), "metrics": metrics}
-        save_checkpoint(out, module.model, model_args, cfg["steps"], mean, lengths, meta)
-        card = {"trained_on": f"{len(idx['train'])} PDB chains (40-128 residues, ProMod3 structure db), "
-                              "split by PDB id sha256 mod 100 (<80 train, <90 validation, else test)",
-                "metrics": {k: round(v, 4) for k, v in metrics.items()},
-                "command": f"python -m designer.models.foldingdiff.train --config {args.config}",
-                "config": cfg, "steps_trained": trainer.global_step,
-                "train_seconds": round(time.time() - start),
-                "split_sizes": {k: len(v) for k, v in idx.items()}, "final": final}
-        out.with_suffix(".json").write_text(json.dumps(card, indent=1, default=str) + "\n")
-
-    class Periodic(L.Callback):
-        def on_train_batch_end(self, trainer: L.Trainer, *a: Any) -> None:
-            if trainer.global_step % cfg["checkpoint_every"] == 0:
-                write(trainer)
-
-        def on_validation_epoch_end(self, trainer: L.Trainer, *a: Any) -> None:
-            print(f"step {trainer.global_step} {time.time() - start:.0f}s "
-                  f"{ {k: round(float(v), 4) for k, v in trainer.callback_metrics.items()} }", flush=True)
-
-    trainer = L.Trainer(accelerator="auto", devices=1, max_steps=cfg["max_steps"],
-                        max_time=cfg.get("max_time"), val_check_interval=cfg.get("val_every", 200),
-                        check_val_every_n_epoch=None, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, gradient_clip_val=1.0, callbacks=[Periodic()])
-    trainer.fit(module, train, val)
-    write(trainer, final=True)
+    run = RunOptions(out=out, run_dir=Path(cfg.get("run_dir", "/tmp/foldingdiff_run")), lr=float(cfg["lr"]),
+                     budget=Budget(max_steps=cfg.get("max_steps"), cpu_minutes=cfg.get("cpu_minutes"),
+                                   max_minutes=cfg.get("max_minutes")),
+                     batch_size=int(cfg["batch_size"]), every=int(cfg.get("val_every", 500)),
+                     seed=int(cfg.get("seed", 0)), resume=args.resume, threads=int(cfg.get("threads", 1)),
+                     resume_copy=Path(cfg["resume_copy"]) if cfg.get("resume_copy") else None)
+    trained_on = (f"{int((split == 0).sum())} PDB chains (40-128 residues, ProMod3 structure db), split by PDB id "
+                  "sha256 mod 100 (<80 train, <90 validation, else test)")
+    command = f"python -m designer.models.foldingdiff.train --config {args.config}"
+    facts = fit_backbones(chains.coords, split, {**cfg["model"], "steps": cfg["steps"]}, run,
+                          {"trained_on": trained_on, "command": command})
+    training = curve_summary(facts["curve"])
+    card = {"trained_on": trained_on, "command": command, "config": cfg,
+            "metrics": {"val_loss": training.get("val_loss"), "test_loss": facts["test_loss"]},
+            "training": training, "curve": facts["curve"], "steps_trained": training.get("steps"),
+            "split_sizes": {name: int((split == k).sum()) for k, name in enumerate(("train", "validation", "test"))},
+            "targets": []}
+    out.with_suffix(".json").write_text(json.dumps(card, indent=1, default=str) + "\n")
+    print(json.dumps({"out": str(out), **training, "test_loss": facts["test_loss"]}), flush=True)
 
 
 if __name__ == "__main__":
