@@ -47,7 +47,8 @@ def fit_backbones(coords: list[np.ndarray], split: np.ndarray, sizes: dict[str, 
     shifted = torch.from_numpy(np.where(m, np.angle(np.exp(1j * (x - mean))), 0).astype(np.float32))
     mask = torch.from_numpy(m)
     total = run.budget.max_steps or 10_000
-    module = FoldingDiffModule(model_args, steps, run.lr, warmup=min(100, max(1, total // 10)), total_steps=total)
+    warmup = int(sizes.get("warmup", min(100, max(1, total // 10))))
+    module = FoldingDiffModule(model_args, steps, run.lr, warmup=warmup, total_steps=total)
     if base:
         module.model.load_state_dict(base["state_dict"])
     lengths = [len(a) for a, part in zip(angles, split, strict=True) if part == 0]
@@ -89,16 +90,23 @@ def main(argv: list[str] | None = None) -> None:
     chains = load_chains()
     split = np.array([{"train": 0, "validation": 1, "test": 2}[s] for s in chains.split])
     out = Path(cfg["checkpoint"])
+    max_minutes = cfg.get("max_minutes")
+    if "max_time" in cfg:  # the shipped config's wall budget, written "dd:hh:mm:ss" as Lightning took it
+        days, hours, minutes, seconds = (int(v) for v in str(cfg["max_time"]).split(":"))
+        max_minutes = ((days * 24 + hours) * 60 + minutes) + seconds / 60
+    # `checkpoint_every` (the first loop's export cadence) has no role here: the state and the model are
+    # saved at every validation (`val_every`).
     run = RunOptions(out=out, run_dir=Path(cfg.get("run_dir", "/tmp/foldingdiff_run")), lr=float(cfg["lr"]),
                      budget=Budget(max_steps=cfg.get("max_steps"), cpu_minutes=cfg.get("cpu_minutes"),
-                                   max_minutes=cfg.get("max_minutes")),
+                                   max_minutes=max_minutes),
                      batch_size=int(cfg["batch_size"]), every=int(cfg.get("val_every", 500)),
                      seed=int(cfg.get("seed", 0)), resume=args.resume, threads=int(cfg.get("threads", 1)),
                      resume_copy=Path(cfg["resume_copy"]) if cfg.get("resume_copy") else None)
     trained_on = (f"{int((split == 0).sum())} PDB chains (40-128 residues, ProMod3 structure db), split by PDB id "
                   "sha256 mod 100 (<80 train, <90 validation, else test)")
     command = f"python -m designer.models.foldingdiff.train --config {args.config}"
-    facts = fit_backbones(chains.coords, split, {**cfg["model"], "steps": cfg["steps"]}, run,
+    sizes = {**cfg["model"], "steps": cfg["steps"], **({"warmup": cfg["warmup"]} if "warmup" in cfg else {})}
+    facts = fit_backbones(chains.coords, split, sizes, run,
                           {"trained_on": trained_on, "command": command})
     training = curve_summary(facts["curve"])
     card = {"trained_on": trained_on, "command": command, "config": cfg,
