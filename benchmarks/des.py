@@ -321,10 +321,9 @@ def guidance(args: argparse.Namespace) -> dict[str, Any]:
     scale with the lowest mean QED and logP ratio (the issue's goals) among those keeping at least
     90 % of the validity at scale 1 (the conditional model without guidance).
     """
-    from graph_dit import PROPS, achieved, mae
+    from graph_dit import PROPS, achieved
+    from graph_dit_guidance import scale_row  # the row Graph DiT's sweep reports
     from graph_dit_training import validation_targets
-
-    from designer import metrics
 
     torch.set_num_threads(1)
     requested = validation_targets(args.n, 120_000, 0)
@@ -337,14 +336,7 @@ def guidance(args: argparse.Namespace) -> dict[str, Any]:
         for scale in args.scales:
             started = time.perf_counter()
             smiles = gen.sample(args.n, targets, guidance=scale, seed=1)
-            seconds = time.perf_counter() - started
-            got = achieved(smiles)
-            row: dict[str, Any] = {"scale": scale, "valid": round(metrics.validity(smiles), 4),
-                                   "mol_per_s": round(args.n / seconds, 1)}
-            for k, p in enumerate(PROPS):
-                ok = ~np.isnan(got[:, k])
-                row[p] = {"ratio": round(mae(requested[:, k], got[:, k]) / mae(requested[:, k], base[:, k]), 3),
-                          "corr": round(float(np.corrcoef(requested[ok, k], got[ok, k])[0, 1]), 3)}
+            row = scale_row(scale, smiles, time.perf_counter() - started, requested, base)
             print(stem, json.dumps(row), flush=True)
             rows.append(row)
         floor = 0.9 * next(r["valid"] for r in rows if r["scale"] == 1)

@@ -34,6 +34,20 @@ from designer.models.graph_dit.sample import DEFAULT_CHECKPOINT, load
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def scale_row(scale: float, smiles: list[str | None], seconds: float, requested: np.ndarray,
+              base: np.ndarray) -> dict[str, Any]:
+    """One scale's row: validity, molecules per second and, per property, MAE conditioned over the
+    unconditioned ``base`` values (n, 4) and corr(requested, achieved)."""
+    got = achieved(smiles)
+    row: dict[str, Any] = {"scale": scale, "valid": round(metrics.validity(smiles), 4),
+                           "mol_per_s": round(len(smiles) / seconds, 2)}
+    for k, p in enumerate(PROPS):
+        ok = ~np.isnan(got[:, k])
+        row[p] = {"ratio": round(mae(requested[:, k], got[:, k]) / mae(requested[:, k], base[:, k]), 3),
+                  "corr": round(float(np.corrcoef(requested[ok, k], got[ok, k])[0, 1]), 3)}
+    return row
+
+
 def sweep(label: str, checkpoint: Path, requested: np.ndarray, scales: list[float], seed: int) -> dict[str, Any]:
     shipped = json.loads(DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
     generator = load(checkpoint, name=label)
@@ -44,14 +58,7 @@ def sweep(label: str, checkpoint: Path, requested: np.ndarray, scales: list[floa
     for scale in scales:
         started = time.perf_counter()
         smiles = generator.sample(len(requested), targets, guidance=scale, seed=seed, **settings)
-        seconds = time.perf_counter() - started
-        got = achieved(smiles)
-        row: dict[str, Any] = {"scale": scale, "valid": round(metrics.validity(smiles), 4),
-                               "mol_per_s": round(len(smiles) / seconds, 2)}
-        for k, p in enumerate(PROPS):
-            ok = ~np.isnan(got[:, k])
-            row[p] = {"ratio": round(mae(requested[:, k], got[:, k]) / mae(requested[:, k], base[:, k]), 3),
-                      "corr": round(float(np.corrcoef(requested[ok, k], got[ok, k])[0, 1]), 3)}
+        row = scale_row(scale, smiles, time.perf_counter() - started, requested, base)
         print(label, row, flush=True)
         rows.append(row)
     return {"checkpoint": str(checkpoint), "steps_trained": generator.meta.get("training", {}).get("steps"),

@@ -34,10 +34,10 @@ from torch import nn
 
 from designer.models.gumbel_flow.flow import SAMPLERS, GumbelSchedule, interpolate
 from designer.models.gumbel_flow.model import time_embedding
+from designer.workflows.targets import DEFAULT_GUIDANCE  # the scale `designer generate` samples a model at
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOY_LENGTH = 4
-DEFAULT_GUIDANCE = 2.0  # the guidance `designer generate` and `designer.generate` pass unless told otherwise
 
 
 class ToyDenoiser(nn.Module):

@@ -101,12 +101,12 @@ def evaluate_model(label: str, targets: dict[str, np.ndarray], args: argparse.Na
     import torch
 
     from designer.workflows.pipeline import load_generator
-    from designer.workflows.targets import DEFAULT_GUIDANCE, sample_to_target
+    from designer.workflows.targets import resolve_guidance, sample_to_target
 
     torch.set_num_threads(args.threads)
     model, options = parse_variant(label)
     generator = load_generator(model)
-    guidance = args.guidance if args.guidance is not None else getattr(generator, "default_guidance", DEFAULT_GUIDANCE)
+    guidance = resolve_guidance(generator, args.guidance)
     selection = getattr(generator, "conditioning", "model") == "selection"
     tolerance = {p: generator.conditions[p].default_tolerance() for p in PROPS}
     n = len(next(iter(targets.values())))

@@ -56,6 +56,15 @@ def curve_summary(curve: Curve) -> dict[str, Any]:
             "val_loss": next((point["val_loss"] for point in reversed(curve) if "val_loss" in point), None)}
 
 
+def exported_curve(path: Path) -> Curve:
+    """The validation curve an exported checkpoint stores (``meta.training.curve``; [] if there is no
+    file): what a resumed run continues, with its CPU minutes."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return torch.load(path, map_location="cpu", weights_only=True).get("meta", {}).get("training", {}).get("curve", [])
+
+
 class CurveKeeper(L.Callback):
     """Validation curve, export after each validation, the CPU-time budget and the packed resume copy."""
 

@@ -139,11 +139,9 @@ def mpnn_design(coords: Any, temperature: float = 0.1, seed: int = 0) -> tuple[s
                            pssm_bias=torch.zeros(1, length, 21), pssm_multi=0.0, pssm_log_odds_flag=False,
                            pssm_log_odds_mask=torch.ones(1, length, 21), pssm_bias_flag=False,
                            bias_by_res=torch.zeros(1, length, 21))
-        log_probs = model(X, out["S"], mask, chain_m, residue_idx, chain_enc, randn,
-                          use_input_decoding_order=True, decoding_order=out["decoding_order"])
-    ll = log_probs[0].gather(-1, out["S"][0][:, None]).mean()
     sequence = "".join(MPNN_ALPHABET[i] for i in out["S"][0].tolist())
-    return sequence, float(ll)
+    # scored under the decoding order it was sampled in: both derive it from the same seeded noise
+    return sequence, mpnn_sequence_ll(xyz, sequence, seed)
 
 
 def mpnn_sequence_ll(coords: Any, sequence: str, seed: int = 0) -> float:

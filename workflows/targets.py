@@ -309,6 +309,12 @@ def _slice_options(options: Mapping[str, Any], start: int, size: int) -> dict[st
 DEFAULT_GUIDANCE = 2.0  # for a model that declares no ``default_guidance``
 
 
+def resolve_guidance(generator: Any, guidance: float | None) -> float:
+    """The scale to sample at: ``guidance`` when given, else the model's own ``default_guidance``
+    (graph-dit's CFG 2, the MOSES inverse transformer's swept 1.5, TFG-Flow's 1)."""
+    return float(getattr(generator, "default_guidance", DEFAULT_GUIDANCE)) if guidance is None else float(guidance)
+
+
 def sample_to_target(model: str, targets: Mapping[str, float | str | None] | None = None, *, n: int = 100,
                      tolerance: Mapping[str, float | str] | str | None = None,
                      rules: Sequence[str] | None = None, max_samples: int | None = None, seed: int = 0,
@@ -328,8 +334,7 @@ def sample_to_target(model: str, targets: Mapping[str, float | str | None] | Non
 
     generator, resolved, tolerances, oracles = check_request(model, targets, tolerance, n=n, max_samples=max_samples)
     check_sampler_options(generator, options or {})
-    if guidance is None:  # the model's own default scale (graph-dit's CFG 2; TFG-Flow's benchmark-chosen settings at 1)
-        guidance = float(getattr(generator, "default_guidance", DEFAULT_GUIDANCE))
+    guidance = resolve_guidance(generator, guidance)
     budget = BUDGET_FACTOR * n if max_samples is None else int(max_samples)
     learned = [name for name, oracle in oracles.items() if oracle.learned]
     rule_list = list(DEFAULT_RULES if rules is None else rules)

@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from designer.config import read_toml
-from designer.fitting import Budget, curve_summary, fit
+from designer.fitting import Budget, curve_summary, exported_curve, fit
 from designer.generators import DEFAULT_PERCENTILE
 from designer.models.char_rnn.model import Vocabulary, tokenize
 from designer.models.des_transformer.data import MinMax, PropertySet, property_set
@@ -158,9 +158,7 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
         meta["training"] = {"steps": step, "cpu_minutes": curve[-1]["cpu_minutes"], "curve": curve}
         save_checkpoint(out, kind, module.model, vocabulary, data.names, data.units, scaler, meta)
 
-    previous = []  # a resumed run continues the curve (and the CPU budget) of the exported checkpoint
-    if resume and out.exists():
-        previous = torch.load(out, map_location="cpu", weights_only=True)["meta"].get("training", {}).get("curve", [])
+    previous = exported_curve(out) if resume else []  # a resumed run continues its curve and CPU budget
     copy = Path(train_cfg["resume_copy"]) if train_cfg.get("resume_copy") else None
     budget = Budget(max_steps=train_cfg.get("max_steps"), cpu_minutes=train_cfg.get("cpu_minutes"),
                     max_minutes=float(train_cfg.get("max_minutes", 60)))

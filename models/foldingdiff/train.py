@@ -25,7 +25,7 @@ def fit_backbones(coords: list[np.ndarray], split: np.ndarray, sizes: dict[str, 
     from torch.utils.data import DataLoader, TensorDataset
 
     from designer.checkpoints import read_payload
-    from designer.fitting import fit, threads
+    from designer.fitting import exported_curve, fit, threads
     from designer.models.foldingdiff.angles import backbone_to_angles
     from designer.models.foldingdiff.data import padded
     from designer.models.foldingdiff.lightning import FoldingDiffModule
@@ -62,10 +62,8 @@ def fit_backbones(coords: list[np.ndarray], split: np.ndarray, sizes: dict[str, 
         save_checkpoint(run.out, module.model, model_args, steps, mean, lengths,
                         {**meta, "training": {"steps": step, "curve": curve}})
 
-    previous = []  # a resumed run continues the curve (and CPU budget) of the exported checkpoint
-    if run.resume and run.out.exists() and not base:
-        previous = read_payload(run.out, CHECKPOINT_FORMAT, "FoldingDiff").get("meta", {}).get("training", {}).get(
-            "curve", [])
+    # a resumed run continues the curve (and CPU budget) of the exported checkpoint; a fine-tune starts its own
+    previous = exported_curve(run.out) if run.resume and not base else []
     curve = fit(module, loader(0, True), loader(1, False), write=write, run_dir=run.run_dir, budget=run.budget,
                 every=run.every, resume=run.resume, resume_copy=run.resume_copy,
                 checkpoint_minutes=run.checkpoint_minutes, curve=previous)

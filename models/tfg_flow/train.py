@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from designer.config import read_toml
-from designer.fitting import Budget, curve_summary, fit, threads
+from designer.fitting import Budget, curve_summary, exported_curve, fit, threads
 from designer.models.tfg_flow.data import PROPERTIES, PROPERTY_NAMES, Geometries, qm9_geometries
 from designer.models.tfg_flow.lightning import FlowModule, PredictorModule
 from designer.models.tfg_flow.model import EGNNConfig
@@ -91,9 +91,7 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False, p
             card["val_mae"] = meta["training"]["val_mae"]
             out.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
 
-    previous = []
-    if resume and out.exists():
-        previous = torch.load(out, map_location="cpu", weights_only=True)["meta"].get("training", {}).get("curve", [])
+    previous = exported_curve(out) if resume else []
     budget = Budget(max_steps=train_cfg.get("max_steps"), cpu_minutes=train_cfg.get("cpu_minutes"),
                     max_minutes=float(train_cfg.get("max_minutes", 100000)))
     run_dir = Path(train_cfg["run_dir"]) / ((property_name and f"{role}_{property_name}") or "flow")
