@@ -1,10 +1,15 @@
 """Graph DiT training choices at equal steps (issue #20, items 3, 6 and 8).
 
     python benchmarks/graph_dit_training.py --steps 2000 --parallel 2
+    python benchmarks/graph_dit_training.py --config configs/graph_dit_moses_v2.toml \
+        --init models/graph_dit/training/graph_dit_moses_v2_run.ckpt --steps 2000 \
+        --variants base reference-dropping condition-noise-0.3 --out benchmarks/results/graph_dit_condition_path
 
-Each variant is the shipped config (``configs/graph_dit_moses.toml``) with a few keys changed; all
-train for the same number of optimizer steps with the same seed and data, then sample with the
-shipped sampler settings (cubic:50 reverse steps, guidance 2, p(n | targets)). Compared on:
+Each variant is the base config (``--config``, by default the shipped ``configs/graph_dit_moses.toml``)
+with a few keys changed; all train for the same number of optimizer steps with the same seed and data —
+from scratch, or with ``--init`` as branches of one Lightning state (weights, EMA, optimizer), which
+compares training choices at a later stage of a run for the price of a few thousand steps — then sample
+with the shipped sampler settings (cubic:50 reverse steps, guidance 2, p(n | targets)). Compared on:
 
 - validity without repair of ``--n-uncond`` unconditional samples;
 - target control: MAE |requested − achieved| conditioned vs unconditional (ratio) and
@@ -42,9 +47,9 @@ from designer.models.graph_dit.sample import DEFAULT_CHECKPOINT, load
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
 
-# name → (what changes, config overrides "section.key" → value); "shipped" is the baseline.
+# name → (what changes, config overrides "section.key" → value); "base" is the baseline.
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "shipped": ("the shipped config: joint noise, t ~ U[0, T], subset dropping, condition noise std 1", {}),
+    "base": ("the base config (--config) unchanged", {}),
     "normalised-noise": ("joint noise with the U term divided by the atom count (keeps each part with ≥ ᾱ)",
                          {"noise.normalised": True}),
     "independent-noise": ("DiGress independent marginal noise (the paper's ablation)", {"noise.independent": True}),
@@ -64,7 +69,15 @@ def variant_config(base: dict[str, Any], overrides: dict[str, Any], steps: int, 
         config[section][name] = value
     config["train"].update({"max_steps": steps, "max_minutes": 100000, "out": str(out), "run_dir": str(run_dir),
                             "threads": threads})
+    config["train"].pop("resume_copy", None)  # a variant never overwrites the base run's committed state
     return config
+
+
+def lightning_step(checkpoint: Path | None) -> int:
+    """The optimizer step a Lightning checkpoint (or its packed copy) was saved at; 0 without one."""
+    if checkpoint is None:
+        return 0
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"])
 
 
 def trained_steps(checkpoint: Path) -> int:
@@ -81,13 +94,16 @@ def train_variant(name: str, args: argparse.Namespace, base: dict[str, Any]) -> 
     # p(n | targets) uses the same 4,000 training molecules as the shipped model (same subset and seed).
     shutil.copy(DEFAULT_CHECKPOINT.with_name(f"{DEFAULT_CHECKPOINT.stem}_reference.npz"),
                 out.with_name(f"{out.stem}_reference.npz"))
-    if trained_steps(out) >= args.steps:
+    target = lightning_step(args.init) + args.steps
+    if trained_steps(out) >= target:
         return out
-    config = variant_config(base, VARIANTS[name][1], args.steps, out, run_dir, args.threads)
+    config = variant_config(base, VARIANTS[name][1], target, out, run_dir, args.threads)
     (folder / "config.toml").write_text(toml_text(config))
     command = [sys.executable, "-m", "designer.models.graph_dit.train", "--config", str(folder / "config.toml")]
     if (run_dir / "last.ckpt").exists():
         command += ["--resume", str(run_dir / "last.ckpt")]
+    elif args.init is not None:
+        command += ["--resume", str(args.init)]
     with (folder / "train.log").open("a") as log:
         subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     return out
@@ -140,7 +156,10 @@ def evaluate(name: str, checkpoint: Path, requested: np.ndarray, args: argparse.
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = [f"# Graph DiT training choices at equal steps ({report['steps']} steps each)", "",
+    start = (f", branched from step {report['init_step']} of `{report['init']}` (weights, EMA, optimizer)"
+             if report.get("init") else "")
+    lines = [f"# Graph DiT training choices at equal steps ({report['steps']} steps each{start})", "",
+             f"Base config: `{report.get('config', 'configs/graph_dit_moses.toml')}`.", "",
              f"Same data (MOSES train subset of 120,000), seed and sampler (cubic:50, guidance {report['guidance']}, "
              f"p(n | targets)); validity of {report['n_uncond']} unconditional samples; control on "
              f"{report['n_cond']} validation targets (MOSES train molecules outside the subset, never the test split). "
@@ -163,7 +182,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "graph_dit_moses.toml")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=2000, help="optimizer steps per variant (after --init's)")
+    parser.add_argument("--init", type=Path, help="Lightning checkpoint (or packed copy) every variant starts from")
     parser.add_argument("--parallel", type=int, default=1, help="variants trained at once (one thread each)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--n-uncond", type=int, default=500)
@@ -179,7 +199,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         checkpoints = dict(zip(args.variants, pool.map(lambda v: train_variant(v, args, base), args.variants),
                                strict=True))
     print(f"trained in {(time.time() - started) / 60:.1f} min", flush=True)
-    report: dict[str, Any] = {"steps": args.steps, "guidance": args.guidance, "n_uncond": args.n_uncond,
+    report: dict[str, Any] = {"steps": args.steps, "config": str(args.config.resolve().relative_to(ROOT)),
+                              "init": str(args.init) if args.init else None, "init_step": lightning_step(args.init),
+                              "guidance": args.guidance, "n_uncond": args.n_uncond,
                               "n_cond": args.n_cond, "machine": platform.processor() or platform.machine(),
                               "command": "python benchmarks/graph_dit_training.py " + " ".join(argv or sys.argv[1:]),
                               "variants": {}}

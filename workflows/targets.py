@@ -91,16 +91,22 @@ def resolve_tolerances(conditions: Mapping[str, Any], targets: Mapping[str, floa
     return out
 
 
-def target_oracles(kind: str, tolerances: Mapping[str, float]) -> dict[str, Any]:
-    """The registered oracle that scores each tolerated target (same name, same candidate kind)."""
+def target_oracles(kind: str, scored_by: Mapping[str, str], names: Collection[str]) -> dict[str, Any]:
+    """The registered oracle that scores each named target, of the model's candidate kind: the one the
+    model names in its ``scored_by`` (e.g. ``gap`` → ``qm9_gap`` for a SMILES model, whose samples have no
+    3D geometry for the oracle called ``gap``), else the one of the same name. Its column takes the
+    target's name, so ``target_<name>`` and ``<name>`` stay a pair; the summary's ``scored_by`` says
+    which oracle filled it."""
     from designer.registry import make_oracle, oracle_specs
 
     specs = oracle_specs()
     out = {}
-    for name in tolerances:
-        if name not in specs or specs[name].kind != kind:
+    for name in names:
+        spec = scored_by.get(name, name)
+        if spec not in specs or specs[spec].kind != kind:
             raise DesignerError(f"no {kind} oracle scores {name!r}, so a tolerance on it cannot be checked")
-        out[name] = make_oracle(name)
+        out[name] = make_oracle(spec)
+        out[name].name = name
     return out
 
 
@@ -122,7 +128,8 @@ def check_request(model: str, targets: Mapping[str, float | str | None] | None,
     if tolerance is None and getattr(generator, "conditioning", "model") == "selection" and resolved:
         tolerance = "default"  # an unconditional model meets targets only by selection
     tolerances = resolve_tolerances(generator.conditions, resolved, tolerance)
-    return generator, resolved, tolerances, target_oracles(generator.kind, tolerances)
+    return generator, resolved, tolerances, target_oracles(generator.kind, getattr(generator, "scored_by", {}),
+                                                            tolerances)
 
 
 @dataclass
@@ -263,10 +270,13 @@ def generate(model: str | None = None, targets: Mapping[str, float | str | None]
     result = sample_to_target(model, targets, n=n, tolerance=tolerance, rules=rules, max_samples=max_samples,
                               seed=seed, guidance=guidance, batch_size=batch_size, options=options, progress=progress)
     table = result.candidates
-    names = list(dict.fromkeys([*default_oracles(table, targets or {}), *(oracles or [])]))
+    scored_by = result.summary["scored_by"]  # targets the model has checked by another oracle (qm9_gap for gap)
+    names = list(dict.fromkeys([*scored_by, *default_oracles(table, {k: v for k, v in (targets or {}).items()
+                                                                     if k not in scored_by}), *(oracles or [])]))
     missing = [name for name in names if name not in table.columns]
     if missing and len(table):
-        score(table, missing)
+        renamed = target_oracles(table.kind, scored_by, [name for name in missing if name in scored_by])
+        score(table, [renamed.get(name, name) for name in missing])
     result.summary["target_mae_delivered"] = target_errors(table)  # now with every target's oracle scored
     distance = _target_distance(table, result.summary["tolerance"])
     if distance is not None:  # closest to the targets first
@@ -387,7 +397,9 @@ def sample_to_target(model: str, targets: Mapping[str, float | str | None] | Non
     counts.elapsed_s = time.perf_counter() - started
     table = Candidates.concat(parts)  # the loop ran at least once: n >= 1 and the budget >= n
     table.ids = [f"{prefix}-{id_offset + i + 1}" for i in range(len(table))]
-    return TargetResult(table, counts, target_summary(counts, table, tolerances, learned) | {"guidance": guidance})
+    scored_by = {name: spec for name, spec in getattr(generator, "scored_by", {}).items() if name in resolved}
+    return TargetResult(table, counts, target_summary(counts, table, tolerances, learned)
+                        | {"guidance": guidance, "scored_by": scored_by})
 
 
 class _DeliveryBar:

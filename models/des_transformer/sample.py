@@ -154,6 +154,9 @@ class InverseGenerator:
                                               description=description, unit=units.get(prop, ""))
         self.card: dict[str, Any] = {"trained_on": meta.get("trained_on", ""), "metrics": meta.get("metrics", {}),
                                      "command": meta.get("command", ""), "guidance_default": self.default_guidance}
+        # The target loop checks a QM9 target with the forward model's `qm9_<property>` oracle: the oracles
+        # named `gap`, `homo`, ... read a 3D geometry (TFG-Flow's evaluator), which a SMILES sample lacks.
+        self.scored_by = {prop: f"qm9_{prop}" for prop in self.names if prop in QM9_COLUMNS}
 
     def encode_targets(self, targets: Mapping[str, Any], b: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Scaled property values (B, P) and the keep mask (B, P): properties not targeted are dropped."""
