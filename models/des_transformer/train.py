@@ -169,6 +169,22 @@ def train(config: dict[str, Any], config_path: str = "", resume: bool = False,
     return out
 
 
+def qm9_headline(rows: dict[str, Any]) -> dict[str, float]:
+    """A QM9 inverse model's card numbers from its ``des.py inverse`` rows (the full table stays in
+    ``benchmarks/results/des.md``): validity, novelty and speed per setting, gap MAE ratios (forward
+    model, and GFN2-xTB where measured)."""
+    headline: dict[str, float] = {}
+    for setting, row in rows.items():
+        key = setting.replace(" ", "_")
+        headline |= {f"{key}_valid": row["valid"], f"{key}_novel": round(row["novel"], 3),
+                     f"{key}_mol_per_s": row["mol_per_s"]}
+        if "gap" in row:
+            headline[f"{key}_gap_mae_ratio"] = round(row["gap"]["ratio"], 3)
+        if "xtb" in row:
+            headline[f"{key}_gap_mae_ratio_xtb"] = row["xtb"]["ratio"]
+    return headline
+
+
 def write_card(checkpoint: Path, results: Path) -> Path:
     """The model's card (``<checkpoint>.json``; a shipped card lists the model or registers its oracles):
     training facts from the checkpoint, held-out numbers from ``benchmarks/results/des.json`` (the
@@ -188,7 +204,8 @@ def write_card(checkpoint: Path, results: Path) -> Path:
         if bench.get("forward_gin", {}).get("n_test") == bench["forward"]["n_test"]:
             card["metrics"]["baseline_gin"] = bench["forward_gin"]["gin"]
     elif kind in ("inverse", "diffusion"):
-        card["metrics"] = bench.get("inverse", {}).get(stem) or bench.get("moses", {}).get(stem, {})
+        qm9 = bench.get("inverse", {}).get(stem)
+        card["metrics"] = qm9_headline(qm9) if qm9 else bench.get("moses", {}).get(stem, {})
         from designer.generators import describe_targets
         from designer.models.des_transformer.sample import load_inverse
 
