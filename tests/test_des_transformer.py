@@ -165,13 +165,17 @@ def test_cards_carry_held_out_numbers_and_targets(trained: dict[str, Path], tmp_
     numbers = {"size": {"mae": 0.5, "r2": 0.9, "n": 20}, "minus_size": {"mae": 0.6, "r2": 0.8, "n": 20}}
     results = tmp_path / "des.json"
     results.write_text(json.dumps({"forward": {"transformer": numbers, "gin": numbers, "n_test": 20},
-                                   "inverse": {"inverse": {"all": {"valid": 0.5}}},
+                                   "inverse": {"inverse": {"gap alone": {
+                                       "valid": 0.5, "novel": 0.25, "mol_per_s": 100.0,
+                                       "gap": {"mae": 0.4, "mae_unconditional": 1.0, "ratio": 0.4},
+                                       "xtb": {"ratio": 0.6}}}},
                                    "guidance": {"inverse": {"chosen": 1.5, "rows": []}}}))
     forward = json.loads(write_card(copies["forward"], results).read_text())
     assert forward["metrics"]["test"] == numbers and forward["training"]["steps"] == 60
     assert load_forward(copies["forward"]).meta["metrics"]["test"]["size"]["r2"] == 0.9  # the card is read back
     inverse = json.loads(write_card(copies["inverse"], results).read_text())
-    assert inverse["metrics"] == {"all": {"valid": 0.5}}
+    assert inverse["metrics"] == {"gap_alone_valid": 0.5, "gap_alone_novel": 0.25, "gap_alone_mol_per_s": 100.0,
+                                  "gap_alone_gap_mae_ratio": 0.4, "gap_alone_gap_mae_ratio_xtb": 0.6}
     assert inverse["targets"] == describe_targets(load_inverse(copies["inverse"]).conditions)
     assert load_inverse(copies["inverse"]).default_guidance == 1.5  # the swept scale is the sampler's default
     card = copies["inverse"].with_suffix(".json")
