@@ -4,7 +4,8 @@
     python benchmarks/des.py gin         # its GIN baseline at equal CPU time (two CPU-hours; commit state/des_gin.pt)
     python benchmarks/des.py inverse     # QM9 inverse models (autoregressive, diffusion): validity, control
     python benchmarks/des.py moses       # MOSES inverse model: MOSES metrics at n = 10,000, sampling speed
-    python benchmarks/des.py guidance    # MOSES inverse model: guidance scale on validation targets (the default)
+    python benchmarks/des.py guidance    # an inverse model's guidance scale on validation targets (the default)
+    python benchmarks/des.py steps       # the QM9 diffusion model's Heun steps on validation targets (the default)
     python benchmarks/des.py multitask   # the joint prompt model vs the forward and inverse models it replaces
 
 Each part merges its section into ``benchmarks/results/des.json`` and rewrites ``des.md``. Every
@@ -339,6 +340,44 @@ def guidance(args: argparse.Namespace) -> dict[str, Any]:
     return {"guidance": out}
 
 
+def diffusion_steps(args: argparse.Namespace) -> dict[str, Any]:
+    """Heun steps of the token-diffusion model on *validation* targets; picks the card's default.
+
+    ``--n`` molecules of the QM9 validation split, gap alone, scale 1 (conditional, one network pass
+    per evaluation, so the sweep is affordable before the guidance sweep, which then runs at the chosen
+    steps). Per step count: validity, gap MAE ratio (forward model) and molecules per second. The
+    default is the fewest steps whose validity and gap ratio are within 0.02 of the most steps'.
+    """
+    from designer import metrics
+
+    torch.set_num_threads(1)
+    validation = qm9_set(seed=0).part(1)[1]
+    requested = validation[np.random.default_rng(1).choice(len(validation), size=args.n, replace=False)]
+    scorer = load_forward(CHECKPOINT_DIR / "qm9_forward.pt").predict
+    k = QM9_PROPERTIES.index("gap")
+    out: dict[str, Any] = {}
+    for stem in args.models:
+        gen = load_inverse(CHECKPOINT_DIR / f"{stem}.pt", name=stem)
+        rows = []
+        for steps in sorted(args.steps_swept):
+            gen.steps = steps
+            base_gap = scorer(gen.sample(args.n, {}, seed=0))[0][:, k]
+            started = time.perf_counter()
+            smiles = gen.sample(args.n, {"gap": requested[:, k]}, guidance=1.0, seed=1)
+            seconds = time.perf_counter() - started
+            gap = scorer(smiles)[0][:, k]
+            row = {"steps": steps, "valid": round(metrics.validity(smiles), 4), "mol_per_s": round(args.n / seconds, 2),
+                   "gap_ratio": round(float(np.nanmean(np.abs(gap - requested[:, k]))
+                                            / np.nanmean(np.abs(base_gap - requested[:, k]))), 3)}
+            print(stem, json.dumps(row), flush=True)
+            rows.append(row)
+        most = rows[-1]
+        chosen = next((r["steps"] for r in rows if r["valid"] >= most["valid"] - 0.02
+                       and r["gap_ratio"] <= most["gap_ratio"] + 0.02), most["steps"])
+        out[stem] = {"n": args.n, "rows": rows, "chosen": chosen}
+    return {"diffusion_steps": out}
+
+
 def moses_scale_rows(gen: Any, n: int, scales: list[float]) -> tuple[str, list[dict[str, Any]]]:
     from graph_dit import PROPS, achieved
     from graph_dit_guidance import scale_row  # the row Graph DiT's sweep reports
@@ -473,8 +512,9 @@ def write(results: dict[str, Any]) -> None:
                          f"{row['mol_per_s']:.1f} | {ratios or '—'} |")
         x = rows.get("gap alone", {}).get("xtb")
         if x:
+            slope, intercept = x["calibration"]["slope"], x["calibration"]["intercept"]
             lines += ["", f"GFN2-xTB check of the gap (first {x['n']} samples; requested DFT gap mapped to xTB by "
-                      f"xTB = {x['calibration']['slope']:.3f}·DFT {'+' if x['calibration']['intercept'] >= 0 else '−'} {abs(x['calibration']['intercept']):.3f}, fitted on "
+                      f"xTB = {slope:.3f}·DFT {'+' if intercept >= 0 else '−'} {abs(intercept):.3f}, fitted on "
                       f"training molecules): MAE ratio {x['ratio']:.2f}; Pearson r(requested, xTB gap) "
                       f"{x['pearson_conditional']:.3f} conditioned vs {x['pearson_unconditional']:.3f} unconditioned."]
         lines.append("")
@@ -496,6 +536,13 @@ def write(results: dict[str, Any]) -> None:
             for r in g["rows"]:
                 cells = " | ".join(f"{r[p]['ratio']:.2f} / {r[p]['corr']:.2f}" for p in ("qed", "sa", "logp", "mw"))
                 lines.append(f"| {r['scale']:g} | {r['valid']:.3f} | {r['mol_per_s']:.0f} | {cells} |")
+        lines.append("")
+    for stem, g in merged.get("diffusion_steps", {}).items():
+        lines += [f"## Sampling steps, {stem}: {g['n']} validation targets, gap alone, scale 1", "",
+                  f"Chosen default: **{g['chosen']}** Heun steps (fewest within 0.02 of the most steps' validity "
+                  "and gap ratio).", "", "| steps | valid | gap ratio | mol/s |", "|---|---|---|---|"]
+        lines += [f"| {r['steps']} | {r['valid']:.3f} | {r['gap_ratio']:.2f} | {r['mol_per_s']:.1f} |"
+                  for r in g["rows"]]
         lines.append("")
     if "multitask" in merged:
         m = merged["multitask"]
@@ -526,7 +573,9 @@ def write(results: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["forward", "gin", "inverse", "moses", "guidance", "multitask"])
+    parser.add_argument("part", choices=["forward", "gin", "inverse", "moses", "guidance", "steps", "multitask"])
+    parser.add_argument("--steps-swept", type=int, nargs="+", default=[25, 50, 100],
+                        help="steps: Heun step counts swept for the diffusion model")
     parser.add_argument("--limit", type=int, default=0, help="first N test molecules only (a quick look)")
     parser.add_argument("--gin-minutes", type=float, default=0.0, help="override the GIN's CPU minutes")
     parser.add_argument("--n-xtb", type=int, default=300)
@@ -540,9 +589,9 @@ def main(argv: list[str] | None = None) -> None:
                                                      "inverse, moses_inverse for moses)")
     args = parser.parse_args(argv)
     args.models = args.models or (["moses_inverse"] if args.part in ("moses", "guidance")
-                                  else ["qm9_inverse", "qm9_diffusion"])
+                                  else ["qm9_diffusion"] if args.part == "steps" else ["qm9_inverse", "qm9_diffusion"])
     parts = {"forward": forward, "gin": gin, "inverse": inverse, "moses": moses, "guidance": guidance,
-             "multitask": multitask}
+             "steps": diffusion_steps, "multitask": multitask}
     write(parts[args.part](args))
 
 

@@ -124,11 +124,12 @@ def sample_tokens(net: TokenDenoiser, properties: torch.Tensor, keep: torch.Tens
     dropped = torch.zeros_like(keep)
 
     def guided(x: torch.Tensor, sigma: float) -> torch.Tensor:
-        s = torch.full((b,), sigma)
-        d_c = denoise(net, x, s, properties, keep)
         if not conditional or guidance == 1:
-            return d_c
-        d_u = denoise(net, x, s, properties, dropped)
+            return denoise(net, x, torch.full((b,), sigma), properties, keep)
+        # conditional and unconditional rows in one doubled batch: one network pass per evaluation
+        both = denoise(net, torch.cat([x, x]), torch.full((2 * b,), sigma), torch.cat([properties, properties]),
+                       torch.cat([keep, dropped]))
+        d_c, d_u = both[:b], both[b:]
         return d_u + guidance * (d_c - d_u)
 
     sigmas = karras_sigmas(steps)

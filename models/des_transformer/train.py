@@ -210,6 +210,9 @@ def write_card(checkpoint: Path, results: Path) -> Path:
         from designer.models.des_transformer.sample import load_inverse
 
         card["targets"] = describe_targets(load_inverse(checkpoint).conditions)
+        steps = bench.get("diffusion_steps", {}).get(stem)
+        if steps:  # the Heun steps chosen on validation targets by `benchmarks/des.py steps`
+            card["sample_steps"] = steps["chosen"]
         swept = bench.get("guidance", {}).get(stem)
         if swept:  # the default scale chosen on validation targets by `benchmarks/des.py guidance`
             card["guidance_default"] = swept["chosen"]
