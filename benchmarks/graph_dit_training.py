@@ -86,15 +86,15 @@ def trained_steps(checkpoint: Path) -> int:
     return int(torch.load(checkpoint, map_location="cpu", weights_only=False)["meta"]["training"]["steps"])
 
 
-def train_variant(name: str, args: argparse.Namespace, base: dict[str, Any]) -> Path:
-    """Train (or resume) one variant to ``args.steps``; returns its exported checkpoint."""
+def train_variant(name: str, args: argparse.Namespace, base: dict[str, Any], init_step: int = 0) -> Path:
+    """Train (or resume) one variant to ``init_step + args.steps``; returns its exported checkpoint."""
     folder = args.work / name
     folder.mkdir(parents=True, exist_ok=True)
     out, run_dir = folder / "model.pt", folder / "run"
     # p(n | targets) uses the same 4,000 training molecules as the shipped model (same subset and seed).
     shutil.copy(DEFAULT_CHECKPOINT.with_name(f"{DEFAULT_CHECKPOINT.stem}_reference.npz"),
                 out.with_name(f"{out.stem}_reference.npz"))
-    target = lightning_step(args.init) + args.steps
+    target = init_step + args.steps
     if trained_steps(out) >= target:
         return out
     config = variant_config(base, VARIANTS[name][1], target, out, run_dir, args.threads)
@@ -194,13 +194,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     base = read_toml(args.config)
     requested = validation_targets(args.n_cond, int(base["data"]["n_train"]), int(base["data"]["seed"]))
+    init_step = lightning_step(args.init)
     started = time.time()
     with ThreadPoolExecutor(args.parallel) as pool:
-        checkpoints = dict(zip(args.variants, pool.map(lambda v: train_variant(v, args, base), args.variants),
-                               strict=True))
+        checkpoints = dict(zip(args.variants, pool.map(lambda v: train_variant(v, args, base, init_step),
+                                                       args.variants), strict=True))
     print(f"trained in {(time.time() - started) / 60:.1f} min", flush=True)
     report: dict[str, Any] = {"steps": args.steps, "config": str(args.config.resolve().relative_to(ROOT)),
-                              "init": str(args.init) if args.init else None, "init_step": lightning_step(args.init),
+                              "init": str(args.init) if args.init else None, "init_step": init_step,
                               "guidance": args.guidance, "n_uncond": args.n_uncond,
                               "n_cond": args.n_cond, "machine": platform.processor() or platform.machine(),
                               "command": "python benchmarks/graph_dit_training.py " + " ".join(argv or sys.argv[1:]),

@@ -138,7 +138,7 @@ class InverseGenerator:
                  units: Mapping[str, str], meta: Mapping[str, Any] | None = None, name: str = "des-inverse") -> None:
         self.model, self.vocabulary, self.names, self.scaler = model.eval(), vocabulary, list(names), scaler
         self.name = name
-        meta = self.card_meta = dict(meta or {})
+        meta = self.meta = dict(meta or {})
         self.default_guidance = float(meta.get("guidance_default", 3.0))  # the target loop reads it
         self.temperature = float(meta.get("temperature", 1.0))
         self.top_fraction = meta.get("top_fraction")
@@ -239,7 +239,7 @@ class DiffusionGenerator(InverseGenerator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Heun steps; the reference's 100 unless the card sets fewer (each costs two network passes)
-        self.steps = int(self.card_meta.get("sample_steps", 100))
+        self.steps = int(self.meta.get("sample_steps", 100))
 
     @torch.no_grad()
     def sample_tokens(self, targets: Mapping[str, Any], b: int, *, guidance: float, generator: torch.Generator
