@@ -230,7 +230,13 @@ def test_multitask_model_answers_both_directions(trained: dict[str, Path]) -> No
 
 
 def test_token_diffusion_preconditioning_schedule_and_sampling(trained: dict[str, Path]) -> None:
-    from designer.models.des_transformer.diffusion import SIGMA_MAX, SIGMA_MIN, denoise, karras_sigmas
+    from designer.models.des_transformer.diffusion import (
+        SIGMA_MAX,
+        SIGMA_MIN,
+        denoise,
+        karras_sigmas,
+        sample_tokens,
+    )
     from designer.models.des_transformer.sample import DiffusionGenerator
 
     sigmas = karras_sigmas(10)
@@ -243,9 +249,15 @@ def test_token_diffusion_preconditioning_schedule_and_sampling(trained: dict[str
     # at σ → 0 the denoiser returns its input (c_skip → 1, c_out → 0): EDM Eq. 7
     torch.testing.assert_close(denoise(gen.model, x, torch.full((2,), 1e-6), y, keep), x, atol=1e-4, rtol=0)
     gen.steps = 8
-    a = gen.sample(4, {"size": 7.0}, guidance=2.0, seed=1)
-    assert a == gen.sample(4, {"size": 7.0}, guidance=2.0, seed=1)
-    assert gen.sample(4, {"size": 7.0}, guidance=0.0, seed=1) == gen.sample(4, {}, seed=1)
+    drawn = {}
+    for solver in ("adpm2", "heun"):  # the reference's ancestral solver (default) and Heun's ODE
+        gen.solver = solver
+        drawn[solver] = gen.sample(16, {"size": 7.0}, guidance=2.0, seed=1)
+        assert drawn[solver] == gen.sample(16, {"size": 7.0}, guidance=2.0, seed=1)
+        assert gen.sample(4, {"size": 7.0}, guidance=0.0, seed=1) == gen.sample(4, {}, seed=1)
+    assert drawn["adpm2"] != drawn["heun"]  # ancestral steps add fresh noise; the ODE does not
+    with pytest.raises(ValueError, match="solver"):
+        sample_tokens(gen.model, y, keep, steps=2, solver="euler")
 
 
 def test_resume_from_the_packed_copy_continues_the_run(trained: dict[str, Path], tmp_path: Path) -> None:

@@ -12,9 +12,16 @@ EDM preconditioning (Karras et al. 2022, Eq. 7 / Table 1), σ_data = 0.1 (refere
 
 Training: ln σ ~ N(−1.2, 1.2²) (reference), loss λ(σ) ‖D(x + σ n; σ, y) − x‖² with
 λ = (σ² + σ_d²) / (σ σ_d)² (EDM Eq. 8). Sampling: Karras schedule σ_i = (σ_max^{1/ρ} + i/(N−1)
-(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ with σ_max 9, σ_min 0.001, ρ 3 (reference), Heun's 2nd-order steps
-(EDM Algorithm 1; the reference uses ADPM2, another 2nd-order solver), guidance
+(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ with σ_max 9, σ_min 0.001, ρ 3 (reference), guidance
 D̃ = D_u + s (D_c − D_u). Decoding: argmax over tokens at every position, read up to EOS.
+
+Two solvers over that schedule, two network evaluations per step each:
+- ``adpm2`` (the reference's ``ADPM2Sampler(rho=1)``, the default): an *ancestral* step. From σ to σ',
+  σ_up = √(σ'² (σ² − σ'²) / σ²), σ_down = √(σ'² − σ_up²), σ_mid = (σ + σ_down)/2; a derivative at σ
+  takes x to σ_mid, the derivative there takes x from σ to σ_down, then fresh noise σ_up · n is added, so
+  the sample is re-noised to σ' at every step (errors are forgotten, as in ancestral DDPM sampling). As in
+  the reference, N schedule points give N − 1 steps and the chain stops at σ_min.
+- ``heun``: EDM Algorithm 1, the deterministic probability-flow ODE with Heun's correction, to σ = 0.
 
 Our substitute for the denoiser F: the reference's 1-D U-Net (91 M parameters, CFG cross-attention)
 is far beyond this CPU; F is a non-causal transformer over the L positions with the same property
@@ -114,11 +121,18 @@ def karras_sigmas(steps: int) -> torch.Tensor:
     return torch.cat([sigmas, torch.zeros(1)])
 
 
+SOLVERS = ("adpm2", "heun")
+
+
 @torch.no_grad()
 def sample_tokens(net: TokenDenoiser, properties: torch.Tensor, keep: torch.Tensor, *, steps: int = 100,
-                  guidance: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-    """(B, L) token indices by Heun's method on the probability-flow ODE (EDM Algorithm 1), with
-    classifier-free guidance D̃ = D_u + s (D_c − D_u) when any property is kept and s ≠ 1."""
+                  guidance: float = 1.0, generator: torch.Generator | None = None, solver: str = "adpm2"
+                  ) -> torch.Tensor:
+    """(B, L) token indices by the reference's ancestral ADPM2 steps or by Heun's method on the
+    probability-flow ODE (module docstring), with classifier-free guidance D̃ = D_u + s (D_c − D_u) when
+    any property is kept and s ≠ 1."""
+    if solver not in SOLVERS:
+        raise ValueError(f"solver {solver!r}: expected one of {', '.join(SOLVERS)}")
     b, c = properties.shape[0], net.config
     conditional = bool(keep.any())
     dropped = torch.zeros_like(keep)
@@ -134,6 +148,16 @@ def sample_tokens(net: TokenDenoiser, properties: torch.Tensor, keep: torch.Tens
 
     sigmas = karras_sigmas(steps)
     x = torch.randn(b, c.max_length, c.vocab_size, generator=generator) * sigmas[0]
+    if solver == "adpm2":
+        for i in range(steps - 1):  # σ_0 → … → σ_{N−1} = σ_min, as the reference
+            s, s_next = float(sigmas[i]), float(sigmas[i + 1])
+            s_up = math.sqrt(s_next ** 2 * (s ** 2 - s_next ** 2) / s ** 2)
+            s_down = math.sqrt(s_next ** 2 - s_up ** 2)
+            s_mid = (s + s_down) / 2
+            x_mid = x + (s_mid - s) * (x - guided(x, s)) / s
+            x = x + (s_down - s) * (x_mid - guided(x_mid, s_mid)) / s_mid
+            x = x + s_up * torch.randn(x.shape, generator=generator)
+        return x.argmax(-1)
     for i in range(steps):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         d = (x - guided(x, s)) / s

@@ -238,14 +238,17 @@ class DiffusionGenerator(InverseGenerator):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Heun steps; the reference's 100 unless the card sets fewer (each costs two network passes)
+        # the reference's ancestral ADPM2 with 100 steps unless the card chose otherwise on validation
+        # targets (`benchmarks/des.py steps`); every step costs two network passes
         self.steps = int(self.meta.get("sample_steps", 100))
+        self.solver = str(self.meta.get("sample_solver", "adpm2"))
 
     @torch.no_grad()
     def sample_tokens(self, targets: Mapping[str, Any], b: int, *, guidance: float, generator: torch.Generator
                       ) -> list[str]:
         scaled, keep = self.encode_targets(targets, b)
-        tokens = sample_tokens(self.model, scaled, keep, steps=self.steps, guidance=guidance, generator=generator)
+        tokens = sample_tokens(self.model, scaled, keep, steps=self.steps, guidance=guidance, generator=generator,
+                               solver=self.solver)
         return [self.vocabulary.decode(row.tolist()) for row in tokens]
 
 

@@ -211,8 +211,9 @@ def write_card(checkpoint: Path, results: Path) -> Path:
 
         card["targets"] = describe_targets(load_inverse(checkpoint).conditions)
         steps = bench.get("diffusion_steps", {}).get(stem)
-        if steps:  # the Heun steps chosen on validation targets by `benchmarks/des.py steps`
+        if steps:  # the solver and steps chosen on validation targets by `benchmarks/des.py steps`
             card["sample_steps"] = steps["chosen"]
+            card["sample_solver"] = steps.get("chosen_solver", "heun")
         swept = bench.get("guidance", {}).get(stem)
         if swept:  # the default scale chosen on validation targets by `benchmarks/des.py guidance`
             card["guidance_default"] = swept["chosen"]
