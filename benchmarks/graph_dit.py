@@ -89,7 +89,8 @@ def cached_sample(sampler: Sampler, n: int, targets: dict[str, np.ndarray], cach
 
 def graph_dit_sampler(gen: GraphDiTGenerator, args: argparse.Namespace) -> Sampler:
     def sampler(n: int, targets: Any, seed: int) -> list[str | None]:
-        return gen.sample(n, targets, guidance=args.guidance, seed=seed, batch_size=args.batch_size, steps=args.steps)
+        return gen.sample(n, targets, guidance=args.guidance, seed=seed, batch_size=args.batch_size, steps=args.steps,
+                          spacing=args.spacing)  # the shipped sampler for every checkpoint compared
     return sampler
 
 
@@ -99,10 +100,11 @@ def moses_block(smiles: list[str | None], seconds: float, data: dict[str, Any], 
     digest = hashlib.sha256("\n".join(s or "" for s in smiles).encode()).hexdigest()
     if cache.exists():
         kept = json.loads(cache.read_text())
-        if kept.get("sha256") == digest:
+        if kept.get("sha256") == digest and "qed_mean" in kept["metrics"]:
             return kept["metrics"]
     out = metrics.moses_metrics(smiles, data["test_stats"], data["train"])
     out["fcd_test_floor_same_n"] = data["floor"](len(metrics.valid_smiles(smiles)))
+    out["qed_mean"] = round(float(np.nanmean(achieved(smiles)[:, PROPS.index("qed")])), 4)  # of valid samples
     out["sample_seconds"] = round(seconds, 1)
     out["mol_per_s"] = round(len(smiles) / seconds, 3) if seconds else float("nan")
     cache.write_text(json.dumps({"sha256": digest, "metrics": out}) + "\n")
@@ -152,7 +154,8 @@ def evaluate_graph_dit(gen: GraphDiTGenerator, args: argparse.Namespace, n: int,
 
 
 def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """mol/s and peak RSS per batch size, each in a fresh process so peaks do not mix."""
+    """mol/s and peak RSS per batch size with the benchmarked sampler (steps, spacing, guidance), each in a
+    fresh process so peaks do not mix."""
     rows = []
     for b in args.speed_batches:
         code = (
@@ -160,16 +163,14 @@ def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
             "from designer.models.graph_dit.sample import load;"
             f"g = load({str(args.checkpoint)!r}); base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
             f"t = time.time(); g.sample({b}, {{'qed': 0.9}}, guidance={args.guidance}, seed=0, batch_size={b},"
-            f" steps={args.speed_steps}); dt = time.time() - t;"
+            f" steps={args.steps}, spacing={args.spacing!r}); dt = time.time() - t;"
             "print(json.dumps({'seconds': dt, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
             " 'model_rss_mb': base / 1024}))"
         )
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         measured = json.loads(result.stdout.strip().splitlines()[-1])
-        per_step = measured["seconds"] / args.speed_steps
-        rows.append({"batch": b, "steps": args.speed_steps, "seconds": round(measured["seconds"], 2),
-                     "mol_per_s": round(b / measured["seconds"], 3),
-                     "mol_per_s_at_T": round(b / (per_step * args.T), 4),
+        rows.append({"batch": b, "steps": args.steps, "spacing": args.spacing,
+                     "seconds": round(measured["seconds"], 2), "mol_per_s": round(b / measured["seconds"], 3),
                      "peak_rss_mb": round(measured["peak_rss_mb"], 1)})
         print("speed", rows[-1], flush=True)
     return rows
@@ -180,14 +181,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     parser.add_argument("--n", type=int, default=10000, help="unconditional samples for MOSES metrics")
     parser.add_argument("--n-cond", type=int, default=1000, help="samples per condition-control setting")
-    parser.add_argument("--steps", type=int, default=None, help="reverse steps (default: the model's T)")
-    parser.add_argument("--guidance", type=float, default=2.0)
+    parser.add_argument("--steps", type=int, default=None, help="reverse steps (default: the card's sample_steps)")
+    parser.add_argument("--guidance", type=float, default=None, help="default: the card's guidance_default")
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--chunk", type=int, default=500, help="samples per cached chunk (the unit of resuming)")
     parser.add_argument("--cache", type=Path, default=RESULTS / ".cache" / "graph_dit",
                         help="where samples are kept between interrupted runs (delete to start over)")
     parser.add_argument("--speed-batches", type=int, nargs="*", default=[1, 64, 512])
-    parser.add_argument("--speed-steps", type=int, default=20, help="reverse steps timed for the speed table")
     parser.add_argument("--single", nargs="*", default=["qed"], help="single-property settings to run")
     parser.add_argument("--ablation", nargs="*", default=[], metavar="LABEL=CHECKPOINT",
                         help="other Graph DiT checkpoints (e.g. joint vs independent noise at the same budget)")
@@ -201,10 +201,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.time()
     gen = load(args.checkpoint)
     args.T = gen.noise.T
-    args.steps = args.steps or gen.noise.T
+    args.steps = args.steps or gen.meta.get("sample_steps") or gen.noise.T  # the card's sampler by default
+    args.guidance = gen.default_guidance if args.guidance is None else args.guidance
+    args.spacing = gen.meta.get("sample_spacing", "linear")
     report: dict[str, Any] = {
         "checkpoint": str(args.checkpoint), "trained_on": gen.card["trained_on"],
-        "training": gen.meta.get("training", {}), "sampling_steps": args.steps, "T": gen.noise.T,
+        "training": gen.meta.get("training", {}), "sampling_steps": args.steps, "spacing": args.spacing,
+        "T": gen.noise.T,
         "guidance": args.guidance, "n": args.n, "n_cond": args.n_cond, "n_ablation": args.n_ablation,
         "machine": platform.processor() or platform.machine(), "threads": args.threads,
     }
@@ -213,6 +216,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     data = {"test_stats": test_stats, "train": set(moses_smiles("train")),  # MOSES SMILES are RDKit-canonical
             "floor": lambda n_valid: fcd_floor(n_valid, test, test_stats)}
 
+    report["test_qed_mean"] = round(float(np.mean(test_stats["QED"]["values"])), 4)  # issue #20: within 0.03
     # Condition-control targets: properties of random test molecules, clipped to the trained range
     # as the CLI would insist. The same targets serve every checkpoint.
     rng = np.random.default_rng(0)
@@ -253,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def headline(m: dict[str, Any]) -> dict[str, float]:
     return {k: round(float(m[k]), 4) for k in ("valid", "unique", "novel", "fcd_test", "snn_test", "intdiv1",
-                                                "scaf_test") if k in m}
+                                                "scaf_test", "qed_mean") if k in m}
 
 
 def update_card_metrics(path: Path, moses: dict[str, Any], report: dict[str, Any]) -> None:
@@ -285,16 +289,18 @@ def write(report: dict[str, Any], out: Path) -> None:
     lines = [
         "# Graph DiT benchmark (CPU)", "",
         f"Checkpoint `{report['checkpoint']}` — {report['trained_on']}; training {report['training']}.",
-        f"Sampling: {report['sampling_steps']} reverse steps (T = {report['T']}), guidance {report['guidance']}, "
+        f"Sampling: {report['sampling_steps']} reverse steps placed {report.get('spacing', 'linear')} (T = "
+        f"{report['T']}; duplicates merge), guidance {report['guidance']}, "
         f"{report['threads']} thread(s). Unconditional n = {report['n']}; condition control n = {report['n_cond']} "
         "per setting.", "",
         "## MOSES metrics (unconditional, vs MOSES test; validity without repair)", "",
         "| valid | unique | novel | FCD/Test | FCD floor (test, same n) | SNN/Test | Frag/Test | Scaf/Test "
-        "| IntDiv1 | IntDiv2 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| IntDiv1 | IntDiv2 | mean QED (valid) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         "| " + " | ".join(f"{m.get(k, float('nan')):.3f}" for k in
                          ("valid", "unique", "novel", "fcd_test", "fcd_test_floor_same_n", "snn_test", "frag_test",
-                          "scaf_test", "intdiv1", "intdiv2")) + " |", "",
+                          "scaf_test", "intdiv1", "intdiv2", "qed_mean")) + " |", "",
+        f"MOSES test set mean QED: {report.get('test_qed_mean', float('nan')):.3f}.", "",
         "MOSES anchors (30k samples): CharRNN valid 0.975, FCD/Test 0.073, novelty 0.842; VAE 0.977 / 0.099.", "",
         "## Condition control: MAE |requested − achieved| (exact RDKit), targets from the MOSES test set", "",
         "| setting | valid | property | MAE conditional | MAE conditions dropped | ratio |",
@@ -329,11 +335,10 @@ def write(report: dict[str, Any], out: Path) -> None:
                     "scaf_test", "intdiv1", "mol_per_s")
             lines.append(f"| {label} | " + " | ".join(f"{m.get(k, float('nan')):.3f}" for k in keys) + " |")
     lines += ["", "## Sampling speed (guided, target qed = 0.9)", "",
-              "| batch | steps timed | mol/s at those steps | mol/s extrapolated to T steps | peak RSS MB |",
-              "|---|---|---|---|---|"]
+              "| batch | reverse steps (spacing) | seconds | mol/s | peak RSS MB |", "|---|---|---|---|---|"]
     for row in report["speed"]:
-        lines.append(f"| {row['batch']} | {row['steps']} | {row['mol_per_s']} | {row['mol_per_s_at_T']} | "
-                     f"{row['peak_rss_mb']} |")
+        lines.append(f"| {row['batch']} | {row['steps']} ({row.get('spacing', 'linear')}) | {row['seconds']} | "
+                     f"{row['mol_per_s']} | {row['peak_rss_mb']} |")
     lines += ["", f"Benchmark wall time: {report['wall_minutes']} min.", ""]
     out.with_suffix(".md").write_text("\n".join(lines))
 
