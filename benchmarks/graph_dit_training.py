@@ -41,7 +41,7 @@ from graph_dit import PROPS, achieved, cached_sample, mae
 
 from designer import metrics
 from designer.config import read_toml, toml_text
-from designer.models.graph_dit.data import properties
+from designer.models.graph_dit.data import moses_validation_smiles, properties
 from designer.models.graph_dit.sample import DEFAULT_CHECKPOINT, load
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -113,14 +113,7 @@ def validation_targets(n: int, n_train: int, seed: int) -> np.ndarray:
     """(n, 4) properties of MOSES train molecules *not* in the training subset (same draw as training)."""
     from rdkit import Chem
 
-    from designer.data import moses_smiles
-
-    train = moses_smiles("train")
-    used = np.zeros(len(train), dtype=bool)
-    used[np.random.default_rng(seed).choice(len(train), size=n_train, replace=False)] = True
-    pool = np.flatnonzero(~used)
-    picked = np.random.default_rng(seed + 1).choice(pool, size=n, replace=False)
-    return np.array([properties(Chem.MolFromSmiles(train[i]))[0] for i in picked])
+    return np.array([properties(Chem.MolFromSmiles(s))[0] for s in moses_validation_smiles(n, n_train, seed)])
 
 
 def evaluate(name: str, checkpoint: Path, requested: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:

@@ -274,3 +274,44 @@ def test_packed_resume_copy_round_trips(tmp_path: Path) -> None:
     moments = restored["optimizer_states"][0]["state"][0]
     assert all(v.dtype == torch.float32 for v in moments.values())
     assert unpack(tmp_path / "unpacked.ckpt", tmp_path) == str(tmp_path / "unpacked.ckpt")  # not packed: as is
+
+
+def test_exporter_keeps_a_seeded_validation_curve_across_resumes(graphs: GraphSet, noise: GraphNoise,
+                                                                 tmp_path: Path) -> None:
+    from designer.models.graph_dit.train import Exporter
+
+    torch.manual_seed(0)
+    config = GraphDiTConfig(n_atom_types=len(MOSES_ATOMS), max_atoms=MAX_ATOMS, hidden=32, depth=1, heads=2)
+    module = GraphDiTModule(config, noise)
+    sizes = np.bincount(graphs.n_atoms, minlength=MAX_ATOMS + 1)
+    meta = {"atoms": list(MOSES_ATOMS), "conditions": condition_meta(graphs),
+            "n_atoms_dist": (sizes / sizes.sum()).tolist(), "metrics": {}}
+    validation = [_batch(graphs, 16)]
+    exporter = Exporter(tmp_path / "model.pt", 10, noise, meta, validation=validation)
+    # the validation loss draws t, noise and drops from a fixed seed: same weights, same number
+    assert exporter.validation_loss(module) == exporter.validation_loss(module)
+    exporter.last_loss = 3.0
+    exporter.export(module, 10)
+    state = exporter.state_dict()
+    state["minutes"] = 30.0  # as if the first run had trained for half an hour
+
+    resumed = Exporter(tmp_path / "model.pt", 10, noise, dict(meta), validation=validation)
+    resumed.load_state_dict(state)
+    resumed.last_loss = 2.5
+    with torch.no_grad():  # the EMA weights moved: the validation loss must follow them
+        for p in module.ema.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    resumed.export(module, 20)
+    training = load(tmp_path / "model.pt").meta["training"]
+    assert [p["step"] for p in training["curve"]] == [10, 20]
+    assert training["curve"][0]["val_loss"] != training["curve"][1]["val_loss"]
+    assert training["minutes"] >= 30.0 and training["steps"] == 20 and training["final_loss"] == 2.5
+
+
+def test_learning_rate_warms_up_then_decays_linearly_when_asked(noise: GraphNoise) -> None:
+    config = GraphDiTConfig(n_atom_types=len(MOSES_ATOMS), max_atoms=MAX_ATOMS, hidden=16, depth=1, heads=2)
+    constant = GraphDiTModule(config, noise, warmup_steps=10)
+    assert constant.lr_factor(0) == pytest.approx(0.1) and constant.lr_factor(5000) == 1.0
+    decayed = GraphDiTModule(config, noise, warmup_steps=10, decay=(100, 200, 0.1))
+    factors = [decayed.lr_factor(s) for s in (50, 100, 150, 200, 1000)]
+    assert factors == pytest.approx([1.0, 1.0, 0.55, 0.1, 0.1])

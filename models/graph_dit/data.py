@@ -186,6 +186,18 @@ def moses_graphs(n: int, seed: int = 0, cache_dir: Path | None = None) -> GraphS
     return graphs
 
 
+def moses_validation_smiles(n: int, n_train: int, seed: int = 0) -> list[str]:
+    """``n`` MOSES *train* molecules outside the ``moses_graphs(n_train, seed)`` subset (a seeded draw):
+    the held-out set for the validation loss and for choosing settings; the test split stays untouched."""
+    from designer.data import moses_smiles
+
+    train = moses_smiles("train")
+    used = np.zeros(len(train), dtype=bool)
+    used[np.random.default_rng(seed).choice(len(train), size=min(n_train, len(train)), replace=False)] = True
+    picked = np.random.default_rng(seed + 1).choice(np.flatnonzero(~used), size=n, replace=False)
+    return [train[i] for i in picked]
+
+
 if __name__ == "__main__":  # label the training subset ahead of training: python -m ... N SEED
     import sys
 

@@ -38,7 +38,8 @@ class GraphDiTModule(L.LightningModule):
     def __init__(self, config: GraphDiTConfig, noise: GraphNoise, *, lr: float = 2e-4, weight_decay: float = 0.0,
                  lambda_bonds: float = 10.0, drop_condition: float = 0.01, drop_all: float = 0.1,
                  subset_dropping: bool = True, ema_decay: float = 0.999, warmup_steps: int = 200,
-                 low_t_fraction: float = 0.0, low_t_max: int = 200) -> None:
+                 low_t_fraction: float = 0.0, low_t_max: int = 200,
+                 decay: tuple[int, int, float] | None = None) -> None:
         super().__init__()
         self.config, self.noise = config, noise
         self.model = GraphDiT(config)
@@ -47,15 +48,19 @@ class GraphDiTModule(L.LightningModule):
         self.drop_condition, self.drop_all, self.subset_dropping = drop_condition, drop_all, subset_dropping
         self.ema_decay, self.warmup_steps = ema_decay, warmup_steps
         self.low_t_fraction, self.low_t_max = low_t_fraction, low_t_max
+        self.decay = decay  # (start step, end step, final lr fraction): linear decay once the loss plateaus
 
-    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def loss(self, batch: dict[str, torch.Tensor], model: GraphDiT | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(total, CE atoms, CE bonds) of ``model`` (default: the trained weights; the exporter passes the EMA)."""
+        model = model or self.model
         X, E, node_mask = dense_batch(batch["x"], batch["e"], batch["n_atoms"], self.noise)
         b = X.shape[0]
         t = self.sample_t(b, X.device)
         X_t, E_t = self.noise.apply_noise(X, E, node_mask, t)
-        k = self.model.n_conditions
+        k = model.n_conditions
         drop = self.sample_drop(b, k, X.device)
-        atom_logits, bond_logits = self.model(X_t, E_t, node_mask, t.float() / self.noise.T,
+        atom_logits, bond_logits = model(X_t, E_t, node_mask, t.float() / self.noise.T,
                                               batch["numeric"], batch["categorical"], drop)
         pair_mask = E.sum(-1) > 0                                              # real pairs, diagonal excluded
         ce_atoms = F.cross_entropy(atom_logits[node_mask], X[node_mask].argmax(-1))
@@ -100,5 +105,14 @@ class GraphDiTModule(L.LightningModule):
         # Reference: AdamW with amsgrad, lr 2e-4, no weight decay; a short linear warm-up helps the
         # small CPU model start stably at a larger learning rate.
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay, amsgrad=True)
-        warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / self.warmup_steps))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def lr_factor(self, step: int) -> float:
+        """Linear warm-up, then constant; with ``decay`` = (start, end, final) linear from 1 at ``start`` to
+        ``final`` at ``end`` and ``final`` after (a resumed run can add it once the validation loss is flat)."""
+        factor = min(1.0, (step + 1) / self.warmup_steps)
+        if self.decay is not None:
+            start, end, final = self.decay
+            factor *= 1.0 - (1.0 - final) * min(1.0, max(0.0, (step - start) / max(1, end - start)))
+        return factor

@@ -28,9 +28,13 @@ from designer.generators import DEFAULT_PERCENTILE
 from designer.models.graph_dit.data import (
     BOND_TYPES,
     CATEGORICAL_CONDITIONS,
+    MOSES_ATOMS,
+    MOSES_MAX_ATOMS,
     NUMERIC_CONDITIONS,
     GraphSet,
+    build_graph_set,
     moses_graphs,
+    moses_validation_smiles,
 )
 from designer.models.graph_dit.lightning import GraphDiTModule
 from designer.models.graph_dit.model import GraphDiTConfig
@@ -73,13 +77,32 @@ def collate(indices: list[int], graphs: GraphSet, numeric_mean: np.ndarray, nume
 class Exporter(L.Callback):
     """Write the shippable checkpoint (EMA weights) every ``every`` steps and when training ends, and
     with ``resume_copy`` a packed copy of each Lightning checkpoint (:func:`pack`) to commit, so that
-    a later session on a fresh clone continues the same run."""
+    a later session on a fresh clone continues the same run.
+
+    At each export the EMA weights are scored on ``validation`` batches (held-out MOSES train molecules)
+    with the training loss, its t, noise and condition drops drawn from a fixed seed, so successive
+    points differ only by the weights. The curve (step, smoothed training loss, validation loss, total
+    minutes) and the minutes of earlier runs live in the Lightning checkpoint (callback state), so a
+    resumed run extends them; the exported checkpoint's ``meta["training"]`` carries them to the card."""
 
     def __init__(self, out: Path, every: int, noise: GraphNoise, meta: dict[str, Any],
-                 resume_copy: Path | None = None) -> None:
+                 resume_copy: Path | None = None, validation: list[dict[str, torch.Tensor]] | None = None) -> None:
         self.out, self.every, self.noise, self.meta, self.resume_copy = out, every, noise, meta, resume_copy
+        self.validation = validation or []
         self.start = time.time()
         self.last_loss = float("nan")
+        self.curve: list[dict[str, float]] = []
+        self.minutes_before = 0.0  # wall minutes of the runs this one resumed
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"curve": self.curve, "minutes": self.minutes()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.curve = list(state_dict.get("curve", []))
+        self.minutes_before = float(state_dict.get("minutes", 0.0))
+
+    def minutes(self) -> float:
+        return self.minutes_before + (time.time() - self.start) / 60
 
     def on_save_checkpoint(self, trainer, module, checkpoint) -> None:  # type: ignore[no-untyped-def]
         if self.resume_copy is not None:
@@ -87,12 +110,26 @@ class Exporter(L.Callback):
 
             save_payload(pack(checkpoint, half=("ema.",)), self.resume_copy)
 
+    @torch.no_grad()
+    def validation_loss(self, module: GraphDiTModule) -> float:
+        if not self.validation:
+            return float("nan")
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            losses = [float(module.loss(batch, model=module.ema)[0]) for batch in self.validation]
+        return float(np.mean(losses))
+
     def export(self, module: GraphDiTModule, step: int) -> None:
-        minutes = (time.time() - self.start) / 60
-        self.meta["training"] = {**self.meta.get("training", {}), "steps": step, "minutes": round(minutes, 1),
-                                 "final_loss": round(self.last_loss, 4)}
+        val = self.validation_loss(module)
+        if not self.curve or self.curve[-1]["step"] < step:
+            self.curve.append({"step": step, "train_loss": round(self.last_loss, 4), "val_loss": round(val, 4),
+                               "minutes": round(self.minutes(), 1)})
+        self.meta["training"] = {**self.meta.get("training", {}), "steps": step, "minutes": round(self.minutes(), 1),
+                                 "final_loss": round(self.last_loss, 4), "val_loss": round(val, 4),
+                                 "curve": self.curve}
         save_checkpoint(self.out, module.ema, self.noise, self.meta)
-        print(f"[export] step {step} loss {self.last_loss:.4f} {minutes:.1f} min -> {self.out}", flush=True)
+        print(f"[export] step {step} loss {self.last_loss:.4f} val {val:.4f} {self.minutes():.1f} min -> {self.out}",
+              flush=True)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:  # type: ignore[no-untyped-def]
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
@@ -138,7 +175,9 @@ def train(config: dict[str, Any], config_path: str = "", resume: str | None = No
                             subset_dropping=bool(train_cfg.get("subset_dropping", True)),
                             ema_decay=float(train_cfg["ema_decay"]), warmup_steps=int(train_cfg["warmup_steps"]),
                             low_t_fraction=float(train_cfg.get("low_t_fraction", 0.0)),
-                            low_t_max=int(train_cfg.get("low_t_max", 200)))
+                            low_t_max=int(train_cfg.get("low_t_max", 200)),
+                            decay=(int(train_cfg["lr_decay_start"]), int(train_cfg["lr_decay_end"]),
+                                   float(train_cfg.get("lr_final", 0.1))) if "lr_decay_start" in train_cfg else None)
     cond = condition_meta(graphs)
     sizes = np.bincount(graphs.n_atoms, minlength=max_atoms + 1).astype(np.float64)
     meta: dict[str, Any] = {
@@ -153,10 +192,17 @@ def train(config: dict[str, Any], config_path: str = "", resume: str | None = No
     numeric_std = np.array([cond[n]["std"] for n in NUMERIC_CONDITIONS], dtype=np.float32)
     loader = DataLoader(range(len(graphs)), batch_size=int(train_cfg["batch_size"]), shuffle=True, drop_last=True,
                         collate_fn=partial(collate, graphs=graphs, numeric_mean=numeric_mean, numeric_std=numeric_std))
+    held_out = build_graph_set(moses_validation_smiles(int(train_cfg.get("val_molecules", 1024)),
+                                                       int(data_cfg["n_train"]), int(data_cfg["seed"])),
+                               MOSES_ATOMS, MOSES_MAX_ATOMS, log_every=0)
+    batch_size = int(train_cfg["batch_size"])
+    validation = [collate(list(range(i, min(i + batch_size, len(held_out)))), held_out, numeric_mean, numeric_std)
+                  for i in range(0, len(held_out), batch_size)]
     out = Path(train_cfg["out"])
     run_dir = Path(train_cfg["run_dir"])
     copy = train_cfg.get("resume_copy")
-    exporter = Exporter(out, int(train_cfg["export_every_steps"]), noise, meta, Path(copy) if copy else None)
+    exporter = Exporter(out, int(train_cfg["export_every_steps"]), noise, meta, Path(copy) if copy else None,
+                        validation)
     last_checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir,
                                                  every_n_train_steps=int(train_cfg["export_every_steps"]),
                                                  save_last=True, save_top_k=0)
