@@ -122,6 +122,15 @@ _WHEN_TRAINED = (
                "Inverse property transformer (Luu et al. 2023): SMILES from any of the 12 QM9 properties, CFG",
                "designer.models.des_transformer.sample:load_qm9_inverse",
                "designer.models.des_transformer:checkpoints/qm9_inverse.json"),
+    ModelEntry("des-diffusion-qm9", "molecule",
+               "Inverse token diffusion (Luu et al. 2023): one-hot SMILES denoised (EDM) from any of the 12 QM9 "
+               "properties, CFG", "designer.models.des_transformer.sample:load_qm9_diffusion",
+               "designer.models.des_transformer:checkpoints/qm9_diffusion.json"),
+    ModelEntry("des-multitask", "molecule",
+               "Multi-task prompt transformer (Luu et al. 2023): one GPT for SMILES <-> 12 QM9 properties; "
+               "here properties -> SMILES (oracles mt_<property> the other way)",
+               "designer.models.des_transformer.sample:load_qm9_multitask",
+               "designer.models.des_transformer:checkpoints/qm9_multitask.json"),
     ModelEntry("des-inverse-moses", "molecule",
                "Inverse property transformer (Luu et al. 2023): SMILES from QED, SA, logP, MW on MOSES, CFG",
                "designer.models.des_transformer.sample:load_moses_inverse",

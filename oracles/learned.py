@@ -76,14 +76,19 @@ for _name in LEARNED:
 
 
 # -- QM9 properties predicted by the forward property transformer (models/des_transformer) ----------
-QM9_FORWARD = "qm9_forward"  # checkpoint stem under designer/models/des_transformer/checkpoints
+QM9_FORWARD = "qm9_forward"  # checkpoint stems under designer/models/des_transformer/checkpoints
+QM9_MULTITASK = "qm9_multitask"  # the prompt model's forward direction: oracles mt_<property>
+PREDICTORS = {QM9_FORWARD: ("qm9", "the forward property transformer"),
+              QM9_MULTITASK: ("mt", "the multi-task prompt transformer")}
 
 
 @cache
 def _forward(stem: str) -> Any:
-    from designer.models.des_transformer.sample import CHECKPOINT_DIR, load_forward
+    """The predictor behind a stem: ``predict(smiles) -> (values, reasons)`` and ``names``."""
+    from designer.models.des_transformer.sample import CHECKPOINT_DIR, load_forward, load_multitask
 
-    return load_forward(CHECKPOINT_DIR / f"{stem}.pt")
+    path = CHECKPOINT_DIR / f"{stem}.pt"
+    return load_multitask(path) if stem == QM9_MULTITASK else load_forward(path)
 
 
 class PropertyTransformerOracle(Oracle):
@@ -112,17 +117,19 @@ class PropertyTransformerOracle(Oracle):
         return OracleResult(values, reasons)
 
 
-def _register_qm9(prop: str, unit: str, description: str, error: str) -> None:
-    name = f"qm9_{prop}"
-    text = f"QM9 {description} ({unit}) predicted by the forward property transformer; {error}"
+def _register_qm9(stem: str, prop: str, unit: str, description: str, error: str) -> None:
+    prefix, model = PREDICTORS[stem]
+    name = f"{prefix}_{prop}"
+    text = f"QM9 {description} ({unit}) predicted by {model}; {error}"
 
     @register_oracle(name, "molecule", text)
     def factory(arg: str | None) -> Oracle:
-        return PropertyTransformerOracle(name, prop, QM9_FORWARD, unit, text)
+        return PropertyTransformerOracle(name, prop, stem, unit, text)
 
 
 def _register_forward_oracles() -> None:
-    """Register ``qm9_<property>`` for every property of the shipped forward model (none if absent)."""
+    """Register ``qm9_<property>`` (forward model) and ``mt_<property>`` (multi-task model) for every
+    property of each shipped predictor (none for a model whose card is absent)."""
     import importlib.util
     import json
     from pathlib import Path
@@ -130,16 +137,17 @@ def _register_forward_oracles() -> None:
     spec = importlib.util.find_spec("designer.models.des_transformer")  # locate without importing torch
     if spec is None or not spec.submodule_search_locations:
         return
-    card = Path(next(iter(spec.submodule_search_locations))) / "checkpoints" / f"{QM9_FORWARD}.json"
-    if not card.exists():
-        return
-    from designer.models.des_transformer.data import QM9_COLUMNS
-    errors = json.loads(card.read_text()).get("metrics", {}).get("test", {})
-    for prop, (_, _, unit, description) in QM9_COLUMNS.items():
-        held_out = errors.get(prop, {})
-        error = (f"held-out MAE {held_out['mae']:.3g} {unit}, R² {held_out['r2']:.3f}" if held_out
-                 else "held-out error not measured yet")
-        _register_qm9(prop, unit, description, error)
+    for stem in PREDICTORS:
+        card = Path(next(iter(spec.submodule_search_locations))) / "checkpoints" / f"{stem}.json"
+        if not card.exists():
+            continue
+        from designer.models.des_transformer.data import QM9_COLUMNS
+        errors = json.loads(card.read_text()).get("metrics", {}).get("test", {})
+        for prop, (_, _, unit, description) in QM9_COLUMNS.items():
+            held_out = errors.get(prop, {})
+            error = (f"held-out MAE {held_out['mae']:.3g} {unit}, R² {held_out['r2']:.3f}" if held_out
+                     else "held-out error not measured yet")
+            _register_qm9(stem, prop, unit, description, error)
 
 
 _register_forward_oracles()

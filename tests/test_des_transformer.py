@@ -227,6 +227,15 @@ def test_multitask_model_answers_both_directions(trained: dict[str, Path]) -> No
     assert len(a) == 6 and a == model.sample(6, {"size": 6.0}, seed=2)
     with pytest.raises(DesignerError, match="no target 'qed'"):
         model.sample(1, {"qed": 0.5})
+    # as a generator in the target loop: conditions, per-sample targets, no guidance
+    from designer.generators import Generator
+
+    assert isinstance(model, Generator) and set(model.conditions) == set(model.names)
+    per_sample = model.sample(4, {"size": np.array([3.0, 6.0, 6.0, 9.0])}, seed=2)
+    assert len(per_sample) == 4
+    assert model.sample(3, {"size": np.full(3, 6.0)}, seed=2) == model.sample(3, {"size": 6.0}, seed=2)
+    with pytest.raises(DesignerError, match="without classifier-free guidance"):
+        model.sample(1, {"size": 6.0}, guidance=2.0)
 
 
 def test_token_diffusion_preconditioning_schedule_and_sampling(trained: dict[str, Path]) -> None:

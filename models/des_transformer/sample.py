@@ -128,6 +128,30 @@ class ForwardPredictor:
         return values, reasons
 
 
+def property_conditions(names: Sequence[str], scaler: MinMax, units: Mapping[str, str], meta: Mapping[str, Any]
+                        ) -> dict[str, Condition]:
+    """The targets an inverse model accepts: each property within the card's limits (else the training
+    range of the scaler), with the card's default (else the middle of the range)."""
+    conditions: dict[str, Condition] = {}
+    limits = meta.get("conditions", {})
+    for k, prop in enumerate(names):
+        c = limits.get(prop, {})
+        low, high = float(c.get("low", scaler.low[k])), float(c.get("high", scaler.high[k]))
+        default = float(c.get("default", (low + high) / 2))
+        description = PROPERTY_DESCRIPTIONS.get(prop) or QM9_COLUMNS.get(prop, ("", 1, "", prop))[3]
+        conditions[prop] = Condition(prop, "numeric", low=low, high=high, default=default,
+                                     default_note=c.get("default_note", "middle of the training range"),
+                                     description=description, unit=units.get(prop, ""))
+    return conditions
+
+
+def qm9_scorers(names: Sequence[str]) -> dict[str, str]:
+    """The oracle the target loop checks each QM9 target with: the forward model's ``qm9_<property>``.
+    The oracles named ``gap``, ``homo``, ... read a 3D geometry (TFG-Flow's evaluator), which a SMILES
+    sample lacks."""
+    return {prop: f"qm9_{prop}" for prop in names if prop in QM9_COLUMNS}
+
+
 class InverseGenerator:
     """Properties → SMILES, autoregressive with classifier-free guidance over any subset of targets."""
 
@@ -142,21 +166,10 @@ class InverseGenerator:
         self.default_guidance = float(meta.get("guidance_default", 3.0))  # the target loop reads it
         self.temperature = float(meta.get("temperature", 1.0))
         self.top_fraction = meta.get("top_fraction")
-        self.conditions: dict[str, Condition] = {}
-        limits = meta.get("conditions", {})
-        for k, prop in enumerate(self.names):
-            c = limits.get(prop, {})
-            low, high = float(c.get("low", scaler.low[k])), float(c.get("high", scaler.high[k]))
-            default = float(c.get("default", (low + high) / 2))
-            description = PROPERTY_DESCRIPTIONS.get(prop) or QM9_COLUMNS.get(prop, ("", 1, "", prop))[3]
-            self.conditions[prop] = Condition(prop, "numeric", low=low, high=high, default=default,
-                                              default_note=c.get("default_note", "middle of the training range"),
-                                              description=description, unit=units.get(prop, ""))
+        self.conditions = property_conditions(self.names, scaler, units, meta)
         self.card: dict[str, Any] = {"trained_on": meta.get("trained_on", ""), "metrics": meta.get("metrics", {}),
                                      "command": meta.get("command", ""), "guidance_default": self.default_guidance}
-        # The target loop checks a QM9 target with the forward model's `qm9_<property>` oracle: the oracles
-        # named `gap`, `homo`, ... read a 3D geometry (TFG-Flow's evaluator), which a SMILES sample lacks.
-        self.scored_by = {prop: f"qm9_{prop}" for prop in self.names if prop in QM9_COLUMNS}
+        self.scored_by = qm9_scorers(self.names)
 
     def encode_targets(self, targets: Mapping[str, Any], b: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Scaled property values (B, P) and the keep mask (B, P): properties not targeted are dropped."""
@@ -273,6 +286,11 @@ def load_qm9_inverse() -> InverseGenerator:
     return load_inverse(CHECKPOINT_DIR / "qm9_inverse.pt", name="des-inverse-qm9")
 
 
+def load_qm9_diffusion() -> InverseGenerator:
+    """The shipped QM9 token-diffusion inverse model (``checkpoints/qm9_diffusion.pt``)."""
+    return load_inverse(CHECKPOINT_DIR / "qm9_diffusion.pt", name="des-diffusion-qm9")
+
+
 def load_moses_inverse() -> InverseGenerator:
     """The shipped MOSES inverse model (``checkpoints/moses_inverse.pt``)."""
     return load_inverse(CHECKPOINT_DIR / "moses_inverse.pt", name="des-inverse-moses")
@@ -280,12 +298,22 @@ def load_moses_inverse() -> InverseGenerator:
 
 class MultiTaskModel:
     """The prompt-based model in both directions: :meth:`predict` (SMILES → properties, greedy
-    decoding of the number characters) and :meth:`sample` (targets → SMILES, open properties "?")."""
+    decoding of the number characters; the ``mt_<property>`` oracles) and :meth:`sample` (targets →
+    SMILES, open properties "?"; the ``des-multitask`` generator). The prompt model has no unconditional
+    branch, so it samples without classifier-free guidance (scale 1)."""
+
+    kind = "molecule"
+    default_guidance = 1.0
 
     def __init__(self, model: PromptGPT, vocabulary: PromptVocabulary, names: Sequence[str], scaler: MinMax,
-                 units: Mapping[str, str], meta: Mapping[str, Any] | None = None) -> None:
+                 units: Mapping[str, str], meta: Mapping[str, Any] | None = None, name: str = "des-multitask"
+                 ) -> None:
         self.model, self.vocabulary, self.names, self.scaler = model.eval(), vocabulary, list(names), scaler
-        self.units, self.meta = dict(units), dict(meta or {})
+        self.units, self.meta, self.name = dict(units), dict(meta or {}), name
+        self.conditions = property_conditions(self.names, scaler, units, self.meta)
+        self.card: dict[str, Any] = {"trained_on": self.meta.get("trained_on", ""),
+                                     "metrics": self.meta.get("metrics", {}), "command": self.meta.get("command", "")}
+        self.scored_by = qm9_scorers(self.names)
 
     @torch.no_grad()
     def _continue(self, prompts: list[list[int]], steps: int, generator: torch.Generator | None,
@@ -342,28 +370,44 @@ class MultiTaskModel:
                 values[i] = self.scaler.unscale(parsed)
         return values, reasons
 
-    def sample(self, n: int, targets: Mapping[str, float] | None = None, *, seed: int = 0,
-               temperature: float = 1.0, batch_size: int = 256) -> list[str | None]:
-        """``n`` canonical SMILES for scalar ``targets`` (properties not given are open)."""
+    def sample(self, n: int, targets: Mapping[str, Any] | None = None, *, guidance: float | None = None,
+               seed: int = 0, temperature: float = 1.0, batch_size: int = 256, progress: bool = False
+               ) -> list[str | None]:
+        """``n`` canonical SMILES (an invalid string as sampled) for ``targets``, scalars or one value per
+        sample (properties not given are open). ``guidance`` must be None or 1: there is no CFG here."""
         targets = dict(targets or {})
         unknown = sorted(set(targets) - set(self.names))
         if unknown:
-            raise DesignerError(f"no target {unknown[0]!r} (targets: {', '.join(self.names)})")
-        raw = np.array([targets.get(name, np.nan) for name in self.names], dtype=float)
-        scaled = [None if np.isnan(v) else float(s) for v, s in zip(raw, self.scaler.scale(raw), strict=True)]
-        prompt = self.vocabulary.ids(inverse_prompt(scaled))
+            raise DesignerError(f"{self.name} has no target {unknown[0]!r} (targets: {', '.join(self.names)})")
+        if guidance is not None and float(guidance) != 1.0:
+            raise DesignerError(f"{self.name} samples without classifier-free guidance: use --guidance 1")
+        raw = np.full((n, len(self.names)), np.nan)
+        for k, prop in enumerate(self.names):
+            if prop in targets:
+                raw[:, k] = np.broadcast_to(np.asarray(targets[prop], dtype=np.float64), (n,))
+        scaled = self.scaler.scale(raw)
+        # the same properties are given in every row, so every prompt has the same length
+        prompts = [self.vocabulary.ids(inverse_prompt([None if np.isnan(v) else float(v) for v in row]))
+                   for row in scaled]
         generator = torch.Generator().manual_seed(int(seed))
         out: list[str | None] = []
         while len(out) < n:
-            b = min(batch_size, n - len(out))
-            for answer in self._continue([prompt] * b, self.model.config.max_length, generator, temperature):
+            part = prompts[len(out):len(out) + batch_size]
+            for answer in self._continue(part, self.model.config.max_length, generator, temperature):
                 text = "".join(answer)
                 out.append(canonical_smiles(text) or text or None)  # invalid: as sampled
+            if progress:
+                print(f"{self.name}: {len(out)}/{n} sampled", flush=True)
         return out
 
 
-def load_multitask(path: str | Path) -> MultiTaskModel:
+def load_multitask(path: str | Path, name: str = "des-multitask") -> MultiTaskModel:
     payload, model = _read(path, "multitask")
     return MultiTaskModel(model, PromptVocabulary(payload["tokens"]), payload["names"],
                           MinMax(np.asarray(payload["low"]), np.asarray(payload["high"])), payload["units"],
-                          payload["meta"])
+                          payload["meta"], name=name)
+
+
+def load_qm9_multitask() -> MultiTaskModel:
+    """The shipped QM9 multi-task prompt model (``checkpoints/qm9_multitask.pt``)."""
+    return load_multitask(CHECKPOINT_DIR / "qm9_multitask.pt")

@@ -218,6 +218,13 @@ def write_card(checkpoint: Path, results: Path) -> Path:
         if swept:  # the default scale chosen on validation targets by `benchmarks/des.py guidance`
             card["guidance_default"] = swept["chosen"]
             card["guidance_sweep"] = "benchmarks/results/des.md"
+    elif kind == "multitask" and "multitask" in bench:  # the mt_* oracles quote the forward-direction errors
+        from designer.generators import describe_targets
+        from designer.models.des_transformer.sample import load_multitask
+
+        m = bench["multitask"]
+        card["metrics"] = {"test": m["forward"]["multitask"], "n_test": m["n_forward"], "inverse": m["inverse"]}
+        card["targets"] = describe_targets(load_multitask(checkpoint).conditions)
     out = checkpoint.with_suffix(".json")
     if out.exists():  # the shared target benchmark's numbers (benchmarks/targets.py --cards) stay
         previous = json.loads(out.read_text())
