@@ -490,10 +490,14 @@ def multitask(args: argparse.Namespace) -> dict[str, Any]:
     return {"multitask": out}
 
 
+PER_MODEL_PARTS = ("inverse", "moses", "guidance", "diffusion_steps")  # results keyed by checkpoint stem
+
+
 def write(results: dict[str, Any]) -> None:
     path = RESULTS / "des.json"
     merged = json.loads(path.read_text()) if path.exists() else {}
-    merged.update(results)
+    for part, block in results.items():  # per-model parts keep the other models' earlier runs
+        merged[part] = {**merged.get(part, {}), **block} if part in PER_MODEL_PARTS else block
     path.write_text(json.dumps(merged, indent=1) + "\n")
     lines = ["# Property ↔ SMILES transformers (issue #13)", "", "Produced by `python benchmarks/des.py PART` "
              "(see the script's docstring for the protocol).", ""]
