@@ -159,13 +159,14 @@ def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for b in args.speed_batches:
         code = (
-            "import resource, time, torch, json; torch.set_num_threads(1);"
+            "import time, torch, json; torch.set_num_threads(1);"
             "from designer.models.graph_dit.sample import load;"
-            f"g = load({str(args.checkpoint)!r}); base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+            # VmHWM is this process's own peak; ru_maxrss would carry over the parent's peak from fork
+            "hwm = lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]);"
+            f"g = load({str(args.checkpoint)!r}); base = hwm();"
             f"t = time.time(); g.sample({b}, {{'qed': 0.9}}, guidance={args.guidance}, seed=0, batch_size={b},"
             f" steps={args.steps}, spacing={args.spacing!r}); dt = time.time() - t;"
-            "print(json.dumps({'seconds': dt, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
-            " 'model_rss_mb': base / 1024}))"
+            "print(json.dumps({'seconds': dt, 'peak_rss_mb': hwm() / 1024, 'model_rss_mb': base / 1024}))"
         )
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         measured = json.loads(result.stdout.strip().splitlines()[-1])
@@ -288,7 +289,8 @@ def write(report: dict[str, Any], out: Path) -> None:
     m = report["moses"]
     lines = [
         "# Graph DiT benchmark (CPU)", "",
-        f"Checkpoint `{report['checkpoint']}` — {report['trained_on']}; training {report['training']}.",
+        f"Checkpoint `{report['checkpoint']}` — {report['trained_on']}; training "
+        f"{ {k: v for k, v in report['training'].items() if k != 'curve'} } (curve: the model card).",
         f"Sampling: {report['sampling_steps']} reverse steps placed {report.get('spacing', 'linear')} (T = "
         f"{report['T']}; duplicates merge), guidance {report['guidance']}, "
         f"{report['threads']} thread(s). Unconditional n = {report['n']}; condition control n = {report['n_cond']} "
@@ -339,6 +341,8 @@ def write(report: dict[str, Any], out: Path) -> None:
     for row in report["speed"]:
         lines.append(f"| {row['batch']} | {row['steps']} ({row.get('spacing', 'linear')}) | {row['seconds']} | "
                      f"{row['mol_per_s']} | {row['peak_rss_mb']} |")
+    if report.get("speed_note"):
+        lines += ["", report["speed_note"]]
     lines += ["", f"Benchmark wall time: {report['wall_minutes']} min.", ""]
     out.with_suffix(".md").write_text("\n".join(lines))
 

@@ -30,7 +30,6 @@ import argparse
 import hashlib
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -83,6 +82,13 @@ def within(requested: np.ndarray, got: np.ndarray, tolerances: np.ndarray) -> fl
     """Fraction of samples within tolerance of every column (NaN = invalid = a miss)."""
     hit = np.all(np.abs(requested - got) <= tolerances, axis=1) & np.isfinite(got).all(axis=1)
     return float(hit.mean())
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory (VmHWM). ``ru_maxrss`` would report the parent's peak when
+    that was higher at fork, which hid the model's own footprint in earlier runs."""
+    with open("/proc/self/status") as status:
+        return int(next(line for line in status if line.startswith("VmHWM")).split()[1]) / 1024
 
 
 def parse_variant(label: str) -> tuple[str, dict[str, Any]]:
@@ -158,7 +164,7 @@ def evaluate_model(label: str, targets: dict[str, np.ndarray], args: argparse.Na
         print(model, setting, json.dumps(row), flush=True)
     report["delivered_per_s"] = (sum(r["loop"]["delivered"] for r in report["settings"].values())
                                  / sum(r["loop"]["seconds"] for r in report["settings"].values()))
-    report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report["peak_rss_mb"] = peak_rss_mb()
     return report
 
 
