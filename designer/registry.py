@@ -91,7 +91,7 @@ _FILTERS: dict[str, FilterSpec] = {}
 _MODELS: dict[str, ModelEntry] = {
     entry.name: entry for entry in (
         ModelEntry("graph-dit", "molecule",
-                   "Graph DiT: multi-conditional graph diffusion (QED, SA, logP, MW, PAINS-free) on MOSES",
+                   "Graph DiT: multi-conditional graph diffusion (QED, SA, logP, MW, Brenk-free) on MOSES",
                    "designer.models.graph_dit.sample:load_default",
                    "designer.models.graph_dit:checkpoints/graph_dit_moses.json"),
         ModelEntry("char-rnn", "molecule",
