@@ -30,6 +30,7 @@ from rdkit import Chem
 
 from designer import metrics
 from designer.data import moses_smiles, moses_test_stats
+from designer.generators import describe_targets
 from designer.models.char_rnn.sample import load as load_char_rnn
 from designer.models.graph_dit.data import properties
 from designer.models.graph_dit.sample import DEFAULT_CHECKPOINT, GraphDiTGenerator, load
@@ -250,7 +251,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report["wall_minutes"] = round((time.time() - started) / 60, 1)
     write(report, args.out)
     if args.card:
-        update_card(args.card, report)
+        update_card(args.card, report, describe_targets(gen.conditions))
         if args.char_rnn:
             update_card_metrics(args.char_rnn.with_suffix(".json"), report["char_rnn"]["moses"], report)
     return report
@@ -269,15 +270,16 @@ def update_card_metrics(path: Path, moses: dict[str, Any], report: dict[str, Any
     path.write_text(json.dumps(card, indent=1) + "\n")
 
 
-def update_card(path: Path, report: dict[str, Any]) -> None:
-    """Headline numbers into the model card JSON that ``designer models`` shows."""
+def update_card(path: Path, report: dict[str, Any], targets: list[str]) -> None:
+    """Headline numbers and the targets it takes (``designer generate --help`` lists them) into the model
+    card JSON that ``designer models`` shows."""
     card = json.loads(path.read_text()) if path.exists() else {}
     numbers = headline(report["moses"])
     for label, row in report["control"].items():
         for p in row["conditions"]:
             numbers[f"mae_{p}_{label}"] = round(float(row[f"mae_{p}"]), 4)
             numbers[f"mae_{p}_{label}_dropped"] = round(float(row[f"mae_{p}_unconditional"]), 4)
-    card.update({"trained_on": report["trained_on"], "metrics": numbers,
+    card.update({"trained_on": report["trained_on"], "metrics": numbers, "targets": targets,
                  "benchmark": {"n": report["n"], "n_cond": report["n_cond"], "sampling_steps": report["sampling_steps"],
                                "guidance": report["guidance"], "results": "benchmarks/results/graph_dit.md"}})
     path.write_text(json.dumps(card, indent=2) + "\n")
