@@ -16,7 +16,7 @@ import torch
 from designer.errors import DesignerError
 from designer.generators import Generator
 from designer.models.foldingdiff.angles import angle_mask, angles_to_backbone, backbone_to_angles
-from designer.models.foldingdiff.data import load_chains
+from designer.models.foldingdiff.data import LengthBuckets, load_chains, padded, trimmed
 from designer.models.foldingdiff.model import AngleDenoiser
 from designer.models.foldingdiff.noise import AngleDiffusion, cosine_alpha_bar, wrap
 from designer.models.foldingdiff.sample import FoldingDiffGenerator, load, save_checkpoint
@@ -189,3 +189,27 @@ def test_shipped_training_loop_resumes_from_the_packed_copy(tmp_path: Path) -> N
     card = json.loads((tmp_path / "fd.json").read_text())
     assert [point["step"] for point in card["curve"]] == [10, 20, 30] and card["training"]["steps"] == 30
     assert load(tmp_path / "fd.pt").sample(1, {}, seed=0, lengths=[40])[0].shape == (40, 4, 3)
+
+
+def test_length_buckets_cover_each_chain_once_and_trim_padding_exactly() -> None:
+    lengths = [int(n) for n in np.random.default_rng(0).integers(40, 129, size=203)]
+    buckets = LengthBuckets(lengths, batch_size=16, seed=3, span=4, drop_last=False)
+    first, second = list(buckets), list(buckets)
+    assert sorted(i for b in first for i in b) == list(range(203)) == sorted(i for b in second for i in b)
+    assert first != second  # a new order every epoch
+    assert [b for b in LengthBuckets(lengths, 16, seed=3, span=4, drop_last=False)] == first  # seeded
+    spread = np.mean([np.ptp([lengths[i] for i in b]) for b in first])
+    assert spread < 0.5 * np.mean([np.ptp(np.random.default_rng(1).choice(lengths, 16)) for _ in range(50)])
+    # a trimmed batch gives the denoiser the same output on real residues as the 128-padded one
+    chains = [np.random.default_rng(k).uniform(-math.pi, math.pi, (n, 6)).astype(np.float32) for k, n in
+              enumerate((50, 61, 47))]
+    x, m = padded(chains)
+    rows = [(torch.from_numpy(x[k]), torch.from_numpy(m[k])) for k in range(3)]
+    xt, mt = trimmed(rows)
+    assert xt.shape == (3, 61, 6)
+    model = AngleDenoiser(hidden=32, layers=2, heads=4, max_offset=128, dropout=0.0).eval()
+    t = torch.tensor([5, 50, 200])
+    with torch.no_grad():
+        full = model(torch.from_numpy(x), t, ~torch.from_numpy(m).any(-1))
+        cut = model(xt, t, ~mt.any(-1))
+    assert torch.allclose(full[:, :61][mt.any(-1)], cut[mt.any(-1)], atol=1e-5)

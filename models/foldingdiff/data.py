@@ -4,6 +4,7 @@ with a fixed train/validation/test split by PDB entry (all chains of one PDB id 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -58,3 +59,45 @@ def padded(angles: list[np.ndarray], max_length: int = MAX_LENGTH) -> tuple[np.n
         x[i, :len(a)] = a
         m[i] = angle_mask(len(a), max_length)
     return x, m
+
+
+class LengthBuckets:
+    """Batches of similar-length chains, so a batch is padded only to its own longest chain instead of 128.
+
+    Each epoch shuffles all rows with a seeded generator, cuts the order into spans of ``span`` batches, sorts
+    each span by length, batches it, and shuffles the batches: every chain is seen once per epoch as before,
+    but a batch's padding drops from ~29 % of positions (mean length 90.5 of 128) to a few residues. Padding is
+    masked in attention and loss, so a trimmed batch gives the same loss as its padded form.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, span: int = 50, drop_last: bool = True) -> None:
+        self.lengths = np.asarray(lengths)
+        self.batch_size, self.span, self.drop_last = batch_size, span, drop_last
+        self.rng = np.random.default_rng(seed)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = self.rng.permutation(len(self.lengths))
+        window = self.batch_size * self.span
+        batches = []
+        for start in range(0, len(order), window):
+            chunk = order[start:start + window]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        if self.drop_last:
+            batches = [b for b in batches if len(b) == self.batch_size]
+        for k in self.rng.permutation(len(batches)):
+            yield batches[k].tolist()
+
+    def __len__(self) -> int:
+        full = len(self.lengths) // self.batch_size
+        return full if self.drop_last else -(-len(self.lengths) // self.batch_size)
+
+
+def trimmed(batch: list[tuple]) -> tuple:
+    """Collate (angles, mask) rows and cut the padding columns past the batch's longest chain."""
+    import torch
+
+    x = torch.stack([row[0] for row in batch])
+    mask = torch.stack([row[1] for row in batch])
+    length = int(mask.any(-1).sum(1).max())
+    return x[:, :length], mask[:, :length]
