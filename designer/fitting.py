@@ -116,12 +116,13 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any, *, write:
         run_dir: Path, budget: Budget, every: int, resume: bool = False, resume_copy: Path | None = None,
         checkpoint_minutes: float | None = None, val_batches: int | None = None, log_every: int = 100,
         gradient_clip: float = 1.0, curve: Curve | None = None, half: tuple[str, ...] = (),
-        extra_callbacks: list[L.Callback] | None = None) -> Curve:
+        extra_callbacks: list[L.Callback] | None = None, precision: str = "32-true") -> Curve:
     """Train ``module`` (its ``validation_step`` must log ``val_loss``) within ``budget``; returns the
     validation curve. ``write(step, curve)`` runs after every validation and once at the end.
 
     ``curve`` seeds the curve of a resumed run whose state predates the curve being stored in it;
-    ``half`` names weights (e.g. an EMA copy) the packed resume copy keeps in bfloat16."""
+    ``half`` names weights (e.g. an EMA copy) the packed resume copy keeps in bfloat16; ``precision`` is
+    Lightning's (``"bf16-mixed"``: forward passes under bfloat16 autocast, weights and optimizer in float32)."""
     run_dir = Path(run_dir)
     keeper = CurveKeeper(write, budget.cpu_minutes, curve or [], resume_copy, log_every, half)
     if checkpoint_minutes is not None:
@@ -140,7 +141,7 @@ def fit(module: L.LightningModule, train_loader: Any, val_loader: Any, *, write:
                         enable_progress_bar=_interactive(), val_check_interval=every,
                         check_val_every_n_epoch=None, limit_val_batches=val_batches,
                         num_sanity_val_steps=0, gradient_clip_val=gradient_clip, enable_model_summary=False,
-                        log_every_n_steps=min(50, every))
+                        log_every_n_steps=min(50, every), precision=precision)
     ckpt = None  # resume from this machine's run directory, else from the committed packed copy
     if resume and (run_dir / "last.ckpt").exists():
         ckpt = str(run_dir / "last.ckpt")
@@ -175,3 +176,4 @@ class RunOptions:
     checkpoint_minutes: float | None = None
     threads: int = 1
     resume_copy: Path | None = None  # packed Lightning state to commit: a fresh clone continues the run
+    precision: str = "32-true"       # Lightning's; "bf16-mixed" where a family's benchmark showed it is as good

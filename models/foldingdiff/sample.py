@@ -46,6 +46,9 @@ class FoldingDiffGenerator:
         self.train_lengths = np.asarray(lengths, dtype=int)
         self.min_length, self.max_length = int(self.train_lengths.min()), int(self.train_lengths.max())
         self.card = dict(card or {})
+        # the denoiser's forward in bfloat16 autocast (AVX512-BF16 CPUs, GPUs): ~1.8x the backbones per CPU-second
+        # at 6 x 192; the diffusion arithmetic stays float32. Set by the card where its benchmark measured it.
+        self.bfloat16 = self.card.get("sampling_precision") == "bf16"
 
     def check_lengths(self, lengths: Sequence[int]) -> list[int]:
         out = []
@@ -73,7 +76,8 @@ class FoldingDiffGenerator:
             x = wrap(torch.randn((len(chunk), width, 6), generator=generator))
             for t in range(self.diffusion.steps, 0, -1):
                 tt = torch.full((len(chunk),), t, dtype=torch.long)
-                eps = self.model(x * defined, tt, pad)
+                with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bfloat16):
+                    eps = self.model(x * defined, tt, pad).float()
                 x = self.diffusion.p_step(x, t, eps, generator)
             x = wrap(x + self.mean)
             out.extend(x[i, :n].double().numpy() for i, n in enumerate(chunk))

@@ -71,7 +71,7 @@ def fit_backbones(coords: list[np.ndarray], split: np.ndarray, sizes: dict[str, 
     previous = exported_curve(run.out) if run.resume and not base else []
     curve = fit(module, loader(0, True), loader(1, False), write=write, run_dir=run.run_dir, budget=run.budget,
                 every=run.every, resume=run.resume, resume_copy=run.resume_copy,
-                checkpoint_minutes=run.checkpoint_minutes, curve=previous)
+                checkpoint_minutes=run.checkpoint_minutes, curve=previous, precision=run.precision)
     module.eval()
     with torch.no_grad():
         torch.manual_seed(run.seed)  # the held-out loss draws t and noise: fixed for comparable numbers
@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
                                    max_minutes=max_minutes),
                      batch_size=int(cfg["batch_size"]), every=int(cfg.get("val_every", 500)),
                      seed=int(cfg.get("seed", 0)), resume=args.resume, threads=int(cfg.get("threads", 1)),
-                     resume_copy=Path(cfg["resume_copy"]) if cfg.get("resume_copy") else None)
+                     resume_copy=Path(cfg["resume_copy"]) if cfg.get("resume_copy") else None,
+                     precision=str(cfg.get("precision", "32-true")))
     trained_on = (f"{int((split == 0).sum())} PDB chains (40-128 residues, ProMod3 structure db), split by PDB id "
                   "sha256 mod 100 (<80 train, <90 validation, else test)")
     command = f"python -m designer.models.foldingdiff.train --config {args.config}"
