@@ -171,7 +171,7 @@ def main() -> None:
               "sampling_precision": "bf16" if gen_model.bfloat16 else "float32", "n_generated": args.n,
               "n_test_chains": len(test), "subset_for_tm_and_mpnn": args.subset,
               "tm_train_references": args.tm_refs, "diffusion_steps": gen_model.diffusion.steps,
-              "generation_seconds": round(gen_seconds, 1), "speed_cpu_1_thread": speed,
+              "generation_seconds": round(gen_seconds, 1), "speed": speed,
               "angles": angles, "secondary_structure": ss, "geometry": geometry,
               "max_tm_to_train": tm_train, "pairwise_tm": pairwise, "mpnn_mean_log_likelihood": mpnn,
               "mpnn_self_consistency": consistency,

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         module = FoldingDiffModule(payload["model_args"], int(payload["steps"]))
         module.load_state_dict(state["state_dict"])
         before = validation_loss(module, val_batches, args.val_repeats)
-        optimizer = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=0.01)
+        optimizer = module.configure_optimizers()["optimizer"]  # the run's AdamW, then its saved moments
         optimizer.load_state_dict(state["optimizer_states"][0])
         for group in optimizer.param_groups:  # constant at the reached rate: 300 steps of a 100,000-step decay
             group["lr"] = lr

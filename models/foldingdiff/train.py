@@ -53,14 +53,13 @@ def fit_backbones(coords: list[np.ndarray], split: np.ndarray, sizes: dict[str, 
         module.model.load_state_dict(base["state_dict"])
     lengths = [len(a) for a, part in zip(angles, split, strict=True) if part == 0]
 
-    def loader(i: int, shuffle: bool) -> DataLoader:
+    def loader(i: int) -> DataLoader:
         rows = torch.from_numpy(split == i)
         data = TensorDataset(shifted[rows], mask[rows])
-        if not shuffle:
+        if i != 0:
             return DataLoader(data, batch_size=256)
         # training batches group similar lengths and drop their padding: ~1.5x the steps per CPU-minute
-        chain_lengths = [len(a) for a, part in zip(angles, split, strict=True) if part == i]
-        buckets = LengthBuckets(chain_lengths, run.batch_size, run.seed, drop_last=len(chain_lengths) > run.batch_size)
+        buckets = LengthBuckets(lengths, run.batch_size, run.seed, drop_last=len(lengths) > run.batch_size)
         return DataLoader(data, batch_sampler=buckets, collate_fn=trimmed)
 
     def write(step: int, curve: list[dict[str, float]]) -> None:
@@ -69,13 +68,13 @@ def fit_backbones(coords: list[np.ndarray], split: np.ndarray, sizes: dict[str, 
 
     # a resumed run continues the curve (and CPU budget) of the exported checkpoint; a fine-tune starts its own
     previous = exported_curve(run.out) if run.resume and not base else []
-    curve = fit(module, loader(0, True), loader(1, False), write=write, run_dir=run.run_dir, budget=run.budget,
+    curve = fit(module, loader(0), loader(1), write=write, run_dir=run.run_dir, budget=run.budget,
                 every=run.every, resume=run.resume, resume_copy=run.resume_copy,
                 checkpoint_minutes=run.checkpoint_minutes, curve=previous, precision=run.precision)
     module.eval()
     with torch.no_grad():
         torch.manual_seed(run.seed)  # the held-out loss draws t and noise: fixed for comparable numbers
-        test_loss = float(np.mean([float(module.loss(b)) for b in loader(2, False)]))
+        test_loss = float(np.mean([float(module.loss(b)) for b in loader(2)]))
     return {"test_loss": round(test_loss, 4), "init": str(init) if init else None, "curve": curve}
 
 
